@@ -1,0 +1,3 @@
+"""The core distribution's built-in plugin modules, each also an entry point in group `infomix`."""
+
+DEFAULT_PLUGINS = ("infomix.ops.backends",)
