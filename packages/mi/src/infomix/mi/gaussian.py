@@ -86,7 +86,8 @@ class GaussianEstimator:
             # Basic (reverse-percentile) bootstrap: corrects for the resamples' own bias.
             lo, hi = np.quantile(boot, [alpha, 1.0 - alpha])
             lower, upper = 2 * value - float(hi), 2 * value - float(lo)
-            lower, upper = min(lower, value), max(upper, value)
+            # MI is non-negative: clip the interval there (the bias-corrected value itself may dip below).
+            lower, upper = max(min(lower, value), min(0.0, value)), max(upper, value)
         info = {"n": n, "dim_x": dx, "dim_y": ym.shape[1], "interval": "basic bootstrap" if self.n_bootstrap else None}
         return Estimate(value, lower, upper, info)
 

@@ -1,0 +1,110 @@
+"""Developer and CI tasks: tests, lint, bench, demo, cuda_compile, gpu (run `nox -l` to list them)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import nox
+
+nox.needs_version = ">=2024.4.15"
+nox.options.default_venv_backend = "virtualenv"
+nox.options.sessions = ["tests"]
+nox.options.reuse_venv = "yes"
+
+ROOT = Path(__file__).resolve().parent
+PACKAGES = ["mi", "mixing", "moe", "compression", "retrieval"]
+TORCH_VERSION = "2.13.0"
+# Which torch wheel a fresh session installs: `cpu` (default) or a CUDA build. Choose with
+# INFOMIX_TORCH=cu128 nox -s tests, or sweep with `nox -s tests_matrix`.
+TORCH_VARIANTS = {
+    "cpu": None,
+    "cu126": "https://download.pytorch.org/whl/cu126",
+    "cu128": "https://download.pytorch.org/whl/cu128",
+    "cu130": "https://download.pytorch.org/whl/cu130",
+}
+BUILD_TOOLS = ["scikit-build-core>=0.10", "hatchling>=1.25", "ninja", "cmake>=3.25"]
+TEST_TOOLS = ["pytest>=8", "scipy>=1.11", "matplotlib>=3.7"]
+
+
+def install_torch(session: nox.Session, variant: str | None = None) -> None:
+    """Install the chosen torch build first, so nothing later pulls a different one."""
+    variant = variant or os.environ.get("INFOMIX_TORCH", "cpu")
+    if variant not in TORCH_VARIANTS:
+        session.error(f"INFOMIX_TORCH must be one of {', '.join(TORCH_VARIANTS)}, got {variant!r}")
+    index = os.environ.get("INFOMIX_TORCH_INDEX") or TORCH_VARIANTS[variant]
+    args = ["--index-url", index] if index else []
+    session.install(f"torch=={os.environ.get('INFOMIX_TORCH_VERSION', TORCH_VERSION)}", *args)
+
+
+def install_infomix(session: nox.Session, *extra: str) -> None:
+    """Build the core against the session's torch (never in an isolated env), then every package."""
+    session.install(*BUILD_TOOLS, *extra)
+    session.install("--no-build-isolation", ".")
+    session.install("--no-build-isolation", *[f"./packages/{p}" for p in PACKAGES], "./plugins/infomix-example")
+
+
+def run_tests(session: nox.Session) -> None:
+    install_infomix(session, *TEST_TOOLS)
+    wheelhouse = Path(session.create_tmp()) / "wheelhouse"
+    session.run("python", "-m", "pip", "wheel", "--no-build-isolation", "--no-deps", "-q", "-w", str(wheelhouse),
+                ".", *[f"./packages/{p}" for p in PACKAGES])  # fmt: skip
+    session.run("python", "-m", "pytest", "-m", "not cuda", *session.posargs,
+                env={"INFOMIX_WHEELHOUSE": str(wheelhouse)})  # fmt: skip
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """Build and install core + all packages, then run every test (slow ones included; CUDA ones skip)."""
+    install_torch(session)
+    run_tests(session)
+
+
+@nox.session(default=False)
+@nox.parametrize("torch", list(TORCH_VARIANTS))
+def tests_matrix(session: nox.Session, torch: str) -> None:
+    """The test session against each torch build (cpu, cu126, cu128, cu130)."""
+    install_torch(session, torch)
+    run_tests(session)
+
+
+@nox.session(default=False)
+def lint(session: nox.Session) -> None:
+    """ruff on everything; mypy on the core."""
+    session.install("ruff>=0.6", "mypy>=1.10", "pluggy", "click", "rich", "numpy", "pytest")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+    session.run("mypy")
+
+
+@nox.session(default=False)
+def bench(session: nox.Session) -> None:
+    """Run every benchmarks/bench_*.py at a CPU-friendly size; results land in benchmarks/results/."""
+    install_torch(session)
+    install_infomix(session, "scipy>=1.11", "matplotlib>=3.7")
+    for script in sorted((ROOT / "benchmarks").glob("bench_*.py")):
+        session.run("python", str(script), *session.posargs)
+
+
+@nox.session(default=False)
+def demo(session: nox.Session) -> None:
+    """The README's main job: the demo of every installed package, with a report and plots."""
+    install_torch(session)
+    install_infomix(session, "matplotlib>=3.7")
+    session.run("python", "examples/demo.py", *session.posargs)
+
+
+@nox.session(default=False)
+def cuda_compile(session: nox.Session) -> None:
+    """Compile every csrc/**/*.cu with nvcc for sm_80 and sm_90 (a syntax and type check; no GPU needed)."""
+    install_torch(session, "cpu")
+    session.run("python", "ci/cuda_compile.py", *session.posargs)
+
+
+@nox.session(default=False, venv_backend="none")
+def gpu(session: nox.Session) -> None:
+    """On a CUDA machine: build against the system torch and run the CUDA-marked tests."""
+    session.run("python", "-c", "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 'no CUDA device')")
+    session.run("python", "-m", "pip", "install", "--no-build-isolation", "--no-deps", ".",
+                *[f"./packages/{p}" for p in PACKAGES], env={"INFOMIX_CUDA": "ON"})  # fmt: skip
+    session.run("python", "-m", "pytest", "-m", "cuda", "-v", *session.posargs)
