@@ -49,7 +49,7 @@ def run_tests(session: nox.Session) -> None:
     wheelhouse = Path(session.create_tmp()) / "wheelhouse"
     session.run("python", "-m", "pip", "wheel", "--no-build-isolation", "--no-deps", "-q", "-w", str(wheelhouse),
                 ".", *[f"./packages/{p}" for p in PACKAGES])  # fmt: skip
-    session.run("python", "-m", "pytest", "-m", "not cuda", *session.posargs,
+    session.run("python", "-m", "pytest", "-m", "not cuda", "--run-slow", *session.posargs,
                 env={"INFOMIX_WHEELHOUSE": str(wheelhouse)})  # fmt: skip
 
 

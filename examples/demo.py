@@ -7,7 +7,6 @@ result against a known answer and the script exits non-zero if one does not hold
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import sys
 import tempfile

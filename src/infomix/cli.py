@@ -90,8 +90,12 @@ def plugins(as_json: bool) -> None:
 
 
 @cli.command()
-def kinds() -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def kinds(as_json: bool) -> None:
     """List the component kinds and the contract of each."""
+    if as_json:
+        _emit_json(KINDS)
+        return
     table = Table("kind", "contract")
     for kind, doc in KINDS.items():
         table.add_row(kind, doc)
@@ -115,7 +119,9 @@ def doctor(as_json: bool) -> None:
     console.print(f"compiled kernels loaded: {compiled}")
     console.print(f"  CPU kernels: {', '.join(build.get('cpu_kernels') or []) or '(none)'}")
     console.print(f"  CUDA kernels: {', '.join(build.get('cuda_kernels') or []) or '(none)'}")
-    console.print(f"  built with torch {build.get('torch_version', '?')}, CUDA {build.get('torch_cuda_version') or '-'}")
+    console.print(
+        f"  built with torch {build.get('torch_version', '?')}, CUDA {build.get('torch_cuda_version') or '-'}"
+    )
     for dist, ver in report["distributions"].items():
         console.print(f"{dist}: {ver or '[dim]not installed[/dim]'}")
     for problem in report["problems"]:

@@ -19,6 +19,15 @@ def register_components(register):
     register("moe.router", "{name}", Thing)
 '''
 
+BROKEN_HOOK = """
+from infomix.core import hookimpl
+
+@hookimpl
+def register_components(register):
+    register("moe.router", "half", dict, summary="registered before the failure")
+    raise RuntimeError("boom")
+"""
+
 
 @pytest.fixture
 def plugin_modules(tmp_path, monkeypatch):
@@ -37,8 +46,7 @@ def test_broken_plugin_is_reported_and_the_rest_load(plugin_modules, monkeypatch
     eps = [
         plugin_modules("good_one", GOOD.format(name="one")),
         plugin_modules("broken_import", "import no_such_module_anywhere\n"),
-        plugin_modules("broken_hook", "from infomix.core import hookimpl\n@hookimpl\ndef register_components(register):\n"
-                       "    register('moe.router', 'half', dict, summary='x')\n    raise RuntimeError('boom')\n"),
+        plugin_modules("broken_hook", BROKEN_HOOK),
         plugin_modules("good_two", GOOD.format(name="two")),
     ]  # fmt: skip
     host = PluginHost()
@@ -55,12 +63,15 @@ def test_broken_plugin_is_reported_and_the_rest_load(plugin_modules, monkeypatch
 def test_strict_mode_raises(plugin_modules, monkeypatch):
     monkeypatch.setenv("INFOMIX_STRICT_PLUGINS", "1")
     ep = plugin_modules("broken_strict", "raise ImportError('cannot load me')\n")
-    with pytest.raises(PluginLoadError, match="broken_strict.*cannot load me"):
+    with pytest.raises(PluginLoadError, match=r"broken_strict.*cannot load me"):
         PluginHost().load_entry_points(eps=[ep])
 
 
 def test_duplicate_across_plugins_names_both(plugin_modules, monkeypatch):
-    eps = [plugin_modules("first_dup", GOOD.format(name="same")), plugin_modules("second_dup", GOOD.format(name="same"))]
+    eps = [
+        plugin_modules("first_dup", GOOD.format(name="same")),
+        plugin_modules("second_dup", GOOD.format(name="same")),
+    ]
     monkeypatch.delenv("INFOMIX_STRICT_PLUGINS", raising=False)
     host = PluginHost()
     host.load_entry_points(eps=eps)

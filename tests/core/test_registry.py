@@ -57,7 +57,7 @@ def test_unknown_names_suggest_close_matches(registry):
         registry.get("mi.estimater:widget")
     with pytest.raises(UnknownComponentError, match="expected 'kind:name'"):
         registry.get("widget")
-    with pytest.raises(UnknownComponentError, match="no moe.router is registered"):
+    with pytest.raises(UnknownComponentError, match=r"no moe\.router is registered"):
         registry.get("moe.router:topk")
 
 

@@ -16,9 +16,7 @@ def correlated(n, cov, seed):
 
 def closed_form(cov, dx):
     cov = np.asarray(cov)
-    return 0.5 * (
-        np.linalg.slogdet(cov[:dx, :dx])[1] + np.linalg.slogdet(cov[dx:, dx:])[1] - np.linalg.slogdet(cov)[1]
-    )
+    return 0.5 * (np.linalg.slogdet(cov[:dx, :dx])[1] + np.linalg.slogdet(cov[dx:, dx:])[1] - np.linalg.slogdet(cov)[1])
 
 
 def random_cov(d, seed):

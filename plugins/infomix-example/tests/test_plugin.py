@@ -4,10 +4,10 @@ import json
 
 import pytest
 from click.testing import CliRunner
-
-from infomix.core.testing import check_component, check_ranking_metric
 from infomix_example import plugin
 from infomix_example.plugin import PrecisionAtK
+
+from infomix.core.testing import check_component, check_ranking_metric
 
 
 def test_precision_by_hand():
@@ -36,7 +36,9 @@ def test_command(tmp_path, infomix_host):
     plugin.register_commands(cli=group)
     (tmp_path / "run.json").write_text(json.dumps({"q": {"a": 1.0, "b": 0.5}}))
     (tmp_path / "qrels.json").write_text(json.dumps({"q": {"a": 1}}))
-    result = CliRunner().invoke(group, ["example-precision", str(tmp_path / "run.json"), str(tmp_path / "qrels.json"), "-k", "2"])
+    result = CliRunner().invoke(
+        group, ["example-precision", str(tmp_path / "run.json"), str(tmp_path / "qrels.json"), "-k", "2"]
+    )
     assert result.exit_code == 0, result.output
     assert "P@2 = 0.5000 over 1 queries" in result.output
 

@@ -91,7 +91,8 @@ class PluginHost:
         module: str | None = None,
     ) -> PluginRecord:
         """Register a plugin object or module directly (tests and in-process plugins use this)."""
-        record = PluginRecord(name, module or getattr(plugin, "__name__", type(plugin).__name__), distribution, version)
+        module = module or str(getattr(plugin, "__name__", type(plugin).__name__))
+        record = PluginRecord(name, module, distribution, version)
         if name in self.records and self.records[name].status == "loaded":
             raise PluginLoadError(f"a plugin named {name!r} is already loaded ({self.records[name].module})")
         try:
@@ -128,17 +129,17 @@ class PluginHost:
             if record.status != "loaded":
                 continue
             register = Register(registry, record.name, record.distribution, record.version)
-            before = set(c.key for c in registry)
+            before = {c.key for c in registry}
             try:
                 impl.function(register=register)
             except Exception as exc:
                 # Roll back what this plugin registered, then report it like an import failure.
-                for key in set(c.key for c in registry) - before:
+                for key in {c.key for c in registry} - before:
                     registry._components.pop(key)
                 self.pm.unregister(name=impl.plugin_name)
                 self._fail(record, exc)
                 continue
-            record.components = sorted(set(c.key for c in registry) - before)
+            record.components = sorted({c.key for c in registry} - before)
         return registry
 
     def failed(self) -> list[PluginRecord]:

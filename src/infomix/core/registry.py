@@ -88,9 +88,7 @@ class Component:
     def create(self, **params: Any) -> Any:
         """Build the component, rejecting parameters the factory does not take."""
         known = {p.name for p in self.params}
-        accepts_any = any(
-            p.kind is p.VAR_KEYWORD for p in _signature_params(self.factory)
-        )
+        accepts_any = any(p.kind is p.VAR_KEYWORD for p in _signature_params(self.factory))
         if not accepts_any:
             for name in params:
                 if name not in known:

@@ -102,7 +102,7 @@ def _has_schema(qualname: str) -> bool:
 _reference_depth = 0
 
 
-class use_reference:  # noqa: N801 - used like a function: `with use_reference(): ...`
+class use_reference:
     """Within this context every op front runs its pure-PyTorch reference instead of the kernels."""
 
     def __enter__(self) -> None:
