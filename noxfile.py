@@ -107,4 +107,4 @@ def gpu(session: nox.Session) -> None:
     session.run("python", "-c", "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 'no CUDA device')")
     session.run("python", "-m", "pip", "install", "--no-build-isolation", "--no-deps", ".",
                 *[f"./packages/{p}" for p in PACKAGES], env={"INFOMIX_CUDA": "ON"})  # fmt: skip
-    session.run("python", "-m", "pytest", "-m", "cuda", "-v", *session.posargs)
+    session.run("python", "-m", "pytest", "-m", "cuda", "-v", *session.posargs, success_codes=[0, 5])
