@@ -1,1 +1,1 @@
-"""An example infomix plugin: a `retrieval.metric` component and an `infomix example` command."""
+"""An example infomix plugin: an R-precision `retrieval.metric` and an `infomix example-rprec` command."""

@@ -1,5 +1,5 @@
 """Retrieval: sparse, dense, learned-sparse and late-interaction retrievers, indexes and IR metrics."""
 
-from infomix.retrieval.metrics import MRR, NDCG, AveragePrecision, Recall, mean, ranked
+from infomix.retrieval.metrics import MRR, NDCG, AveragePrecision, Precision, Recall, mean, ranked
 
-__all__ = ["MRR", "NDCG", "AveragePrecision", "Recall", "mean", "ranked"]
+__all__ = ["MRR", "NDCG", "AveragePrecision", "Precision", "Recall", "mean", "ranked"]

@@ -1,4 +1,8 @@
-"""Ranking metrics with trec_eval's conventions: nDCG@k, Recall@k, MRR@k and average precision."""
+"""Ranking metrics with trec_eval's conventions: nDCG@k, P@k, Recall@k, MRR@k and average precision.
+
+Every query in the qrels is scored: one with no relevant document, or missing from the run, scores 0
+(as `trec_eval -c` and `ir-measures` do); queries only in the run are ignored.
+"""
 
 from __future__ import annotations
 
@@ -24,12 +28,11 @@ def _check_k(k: int | None) -> None:
 
 
 def _per_query(run: Run, qrels: Qrels, score: Callable[[list[str], Mapping[str, int]], float]) -> dict[str, float]:
-    """Score every judged query that has at least one relevant doc; a query missing from the run scores 0."""
+    """Score every query of the qrels: 0 without a relevant doc or when missing from the run."""
     results = {}
     for query, judgements in qrels.items():
-        if not any(g > 0 for g in judgements.values()):
-            continue
-        results[query] = score(ranked(run.get(query, {})), judgements)
+        relevant = any(g > 0 for g in judgements.values())
+        results[query] = score(ranked(run.get(query, {})), judgements) if relevant else 0.0
     return results
 
 
@@ -51,6 +54,20 @@ class NDCG:
         ideal = sorted((g for g in judgements.values() if g > 0), reverse=True)[: self.k]
         idcg = sum(self._gain(g) / math.log2(i + 2) for i, g in enumerate(ideal))
         return dcg / idcg
+
+    def __call__(self, run: Run, qrels: Qrels) -> dict[str, float]:
+        return _per_query(run, qrels, self._score)
+
+
+class Precision:
+    """Precision@k: relevant docs (grade ≥ ``min_grade``) among the top k, divided by k (trec_eval's P_k)."""
+
+    def __init__(self, k: int = 10, min_grade: int = 1) -> None:
+        _check_k(k)
+        self.k, self.min_grade = k, min_grade
+
+    def _score(self, docs: list[str], judgements: Mapping[str, int]) -> float:
+        return sum(judgements.get(d, 0) >= self.min_grade for d in docs[: self.k]) / self.k
 
     def __call__(self, run: Run, qrels: Qrels) -> dict[str, float]:
         return _per_query(run, qrels, self._score)
@@ -116,6 +133,7 @@ def mean(scores: Mapping[str, float]) -> float:
 @hookimpl
 def register_components(register: Any) -> None:
     register("retrieval.metric", "ndcg", NDCG)
+    register("retrieval.metric", "precision", Precision)
     register("retrieval.metric", "recall", Recall)
     register("retrieval.metric", "mrr", MRR)
     register("retrieval.metric", "ap", AveragePrecision)
