@@ -18,19 +18,23 @@ import numpy as np
 
 PATTERNS = ("dense", "random", "cycle", "disjoint")
 
-_FIRST = ["Ada", "Bo", "Cyra", "Dov", "Eli", "Fen", "Gus", "Hal", "Ivo", "Jun", "Kai", "Lev", "Mae", "Nia", "Oma",
-          "Pia", "Quin", "Ria", "Sol", "Tev", "Uma", "Vik", "Wes", "Xia", "Yul", "Zed"]  # fmt: skip
-_LAST = ["Ashby", "Brandt", "Corlis", "Dunmore", "Ellery", "Fairholm", "Garrow", "Hollis", "Ingram", "Jessop",
-         "Kestrel", "Larkin", "Mercer", "Norland", "Oakes", "Penrose", "Quarry", "Rowan", "Selby", "Thorne"]  # fmt: skip
-_ADJECTIVES = ["Amber", "Bitter", "Bright", "Copper", "Crisp", "Dusty", "Electric", "Fizzy", "Frozen", "Golden",
-               "Hidden", "Iron", "Jade", "Lunar", "Misty", "Neon", "Olive", "Paper", "Quiet", "Rustic", "Salted",
-               "Silver", "Smoky", "Spiced", "Velvet", "Wild", "Woolen", "Young", "Zesty", "Coral", "Stormy",
-               "Sunny", "Tidal", "Violet", "Wooden", "Glass", "Marble", "Scarlet", "Tiny", "Giant"]  # fmt: skip
-_NOUNS = ["Acorns", "Bagels", "Banjos", "Canoes", "Comets", "Dahlias", "Drums", "Ferns", "Figs", "Gliders",
-          "Harps", "Kites", "Lanterns", "Lemons", "Maps", "Marbles", "Mittens", "Noodles", "Otters", "Owls",
-          "Pears", "Puzzles", "Quilts", "Radishes", "Rivers", "Sandals", "Scarves", "Sleds", "Teapots", "Tulips",
-          "Umbrellas", "Violins", "Walnuts", "Whistles", "Yachts", "Zebras", "Candles", "Clocks", "Pebbles",
-          "Spoons"]  # fmt: skip
+_FIRST = (
+    "Ada Bo Cyra Dov Eli Fen Gus Hal Ivo Jun Kai Lev Mae Nia Oma Pia Quin Ria Sol Tev Uma Vik Wes Xia Yul Zed"
+).split()
+_LAST = (
+    "Ashby Brandt Corlis Dunmore Ellery Fairholm Garrow Hollis Ingram Jessop Kestrel Larkin Mercer Norland Oakes "
+    "Penrose Quarry Rowan Selby Thorne"
+).split()
+_ADJECTIVES = (
+    "Amber Bitter Bright Copper Crisp Dusty Electric Fizzy Frozen Golden Hidden Iron Jade Lunar Misty Neon Olive "
+    "Paper Quiet Rustic Salted Silver Smoky Spiced Velvet Wild Woolen Young Zesty Coral Stormy Sunny Tidal Violet "
+    "Wooden Glass Marble Scarlet Tiny Giant"
+).split()
+_NOUNS = (
+    "Acorns Bagels Banjos Canoes Comets Dahlias Drums Ferns Figs Gliders Harps Kites Lanterns Lemons Maps Marbles "
+    "Mittens Noodles Otters Owls Pears Puzzles Quilts Radishes Rivers Sandals Scarves Sleds Teapots Tulips "
+    "Umbrellas Violins Walnuts Whistles Yachts Zebras Candles Clocks Pebbles Spoons"
+).split()
 
 
 def names(n: int) -> list[str]:
