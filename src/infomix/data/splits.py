@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Sequence
 
 SPLITS = ("train", "validation", "test")
@@ -11,7 +12,7 @@ DEFAULT_FRACTIONS = (0.8, 0.1, 0.1)
 
 def unit_hash(*parts: str) -> float:
     """A number in [0, 1) fixed by `parts` alone (the first 64 bits of their sha256)."""
-    digest = hashlib.sha256("\x1f".join(parts).encode()).digest()
+    digest = hashlib.sha256(json.dumps(list(parts)).encode()).digest()
     return int.from_bytes(digest[:8], "big") / 2**64
 
 
