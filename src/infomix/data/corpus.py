@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from infomix.data.cache import atomic_file, atomic_write_json, cache_dir, sha256_file
+from infomix.data.deps import require
 from infomix.data.progress import progress
 from infomix.data.sources import Source, fetch
 from infomix.data.splits import DEFAULT_FRACTIONS, assign_split, check_fractions, check_split, unit_hash
@@ -47,6 +48,7 @@ class Corpus:
     license: ClassVar[str] = ""
     sources: ClassVar[tuple[Source, ...]] = ()
     prep_version: ClassVar[int] = 1
+    requires: ClassVar[tuple[str, ...]] = ()  # optional libraries needed to prepare (checked before fetching)
 
     def __init__(self, max_bytes: int | None = None, fractions: Sequence[float] = DEFAULT_FRACTIONS) -> None:
         if max_bytes is not None and (not isinstance(max_bytes, int) or max_bytes <= 0):
@@ -76,6 +78,8 @@ class Corpus:
         """Fetch the sources and write the documents; a no-op when already cached (unless `force`)."""
         if self.is_prepared() and not force:
             return self.folder
+        for module in self.requires:
+            require(module, f"the {self.name} domain")
         folders = [fetch(s) for s in self.sources]
         docs: dict[str, str] = {}
         with progress() as bar:

@@ -30,6 +30,7 @@ def read_lazyload(base: Path) -> dict[str, list[str]]:
     The .rdx is a gzip-compressed serialized list whose `variables` entry maps each name to (offset,
     length) in the .rdb; each blob there is a 4-byte big-endian length followed by zlib data.
     """
+    require("rdata", "the prose domain (reading R data)")
     index = _r_object(gzip.decompress(base.with_suffix(".rdx").read_bytes()))
     blob = base.with_suffix(".rdb").read_bytes()
     out = {}
@@ -60,6 +61,7 @@ class ProseCorpus(Corpus):
     summary = "Jane Austen's six novels from Debian r-cran-janeaustenr, decoded with rdata, one per chapter"
     license = JANEAUSTENR.license
     sources = (JANEAUSTENR,)
+    requires = ("rdata",)
 
     def raw_documents(self, folders: list[Path]) -> Iterator[Document]:
         books = read_lazyload(folders[0] / AUSTEN_RDATA / "Rdata")
