@@ -56,6 +56,7 @@ def make_tar(path: Path, files: dict[str, bytes], mode: str = "w:gz") -> Path:
 
 def make_deb(path: Path, files: dict[str, bytes]) -> Path:
     """A minimal Debian package: ar archive of debian-binary, control.tar.xz and data.tar.xz."""
+
     def tar_bytes(entries: dict[str, bytes]) -> bytes:
         buf = io.BytesIO()
         with tarfile.open(fileobj=buf, mode="w:xz") as t:
@@ -65,9 +66,11 @@ def make_deb(path: Path, files: dict[str, bytes]) -> Path:
                 t.addfile(info, io.BytesIO(data))
         return buf.getvalue()
 
-    members = [("debian-binary", b"2.0\n"),
-               ("control.tar.xz", tar_bytes({"./control": b"Package: x\nVersion: 1\nArchitecture: all\n"})),
-               ("data.tar.xz", tar_bytes({f"./{k}": v for k, v in files.items()}))]
+    members = [
+        ("debian-binary", b"2.0\n"),
+        ("control.tar.xz", tar_bytes({"./control": b"Package: x\nVersion: 1\nArchitecture: all\n"})),
+        ("data.tar.xz", tar_bytes({f"./{k}": v for k, v in files.items()})),
+    ]
     out = bytearray(b"!<arch>\n")
     for name, data in members:
         out += f"{name + '/':<16}{0:<12}{0:<6}{0:<6}{'100644':<8}{len(data):<10}`\n".encode()

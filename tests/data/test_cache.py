@@ -12,7 +12,8 @@ from infomix.data import cache as store
 
 def test_cache_root_follows_env(cache, tmp_path):
     assert store.cache_root() == cache
-    assert store.cache_dir("a", "b") == cache / "a" / "b" and (cache / "a" / "b").is_dir()
+    assert store.cache_dir("a", "b") == cache / "a" / "b"
+    assert (cache / "a" / "b").is_dir()
 
 
 def test_cache_root_default(monkeypatch, tmp_path):
@@ -52,9 +53,14 @@ def test_atomic_write_replaces_and_leaves_no_temp(tmp_path):
 def test_atomic_file_keeps_old_content_on_error(tmp_path):
     target = tmp_path / "out.txt"
     target.write_text("old")
-    with pytest.raises(RuntimeError), store.atomic_file(target) as tmp:
-        tmp.write_text("half written")
-        raise RuntimeError("interrupted")
+
+    def interrupted_write():
+        with store.atomic_file(target) as tmp:
+            tmp.write_text("half written")
+            raise RuntimeError("interrupted")
+
+    with pytest.raises(RuntimeError, match="interrupted"):
+        interrupted_write()
     assert target.read_text() == "old"
     assert os.listdir(tmp_path) == ["out.txt"]
 
@@ -64,10 +70,17 @@ def test_atomic_dir_replaces_whole_folder_or_nothing(tmp_path):
     with store.atomic_dir(target) as tmp:
         (tmp / "x").write_text("1")
     assert (target / "x").read_text() == "1"
-    with pytest.raises(ValueError), store.atomic_dir(target) as tmp:
-        (tmp / "y").write_text("2")
-        raise ValueError("boom")
-    assert sorted(os.listdir(target)) == ["x"] and sorted(os.listdir(tmp_path)) == ["d"]
+
+    def interrupted_fill():
+        with store.atomic_dir(target) as tmp:
+            (tmp / "y").write_text("2")
+            raise ValueError("boom")
+
+    with pytest.raises(ValueError, match="boom"):
+        interrupted_fill()
+    assert sorted(os.listdir(target)) == ["x"]
+    assert sorted(os.listdir(tmp_path)) == ["d"]
     with store.atomic_dir(target) as tmp:
         (tmp / "z").write_text("3")
-    assert sorted(os.listdir(target)) == ["z"] and sorted(os.listdir(tmp_path)) == ["d"]
+    assert sorted(os.listdir(target)) == ["z"]
+    assert sorted(os.listdir(tmp_path)) == ["d"]

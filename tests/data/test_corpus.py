@@ -13,8 +13,13 @@ from infomix.data.splits import assign_split
 
 
 def _random_docs(n, rng):
-    return [Document(f"doc-{i:04d}-{rng.randrange(10**6)}", "".join(rng.choices(string.ascii_letters + " \n", k=rng.randint(20, 400))))
-            for i in range(n)]
+    return [
+        Document(
+            f"doc-{i:04d}-{rng.randrange(10**6)}",
+            "".join(rng.choices(string.ascii_letters + " \n", k=rng.randint(20, 400))),
+        )
+        for i in range(n)
+    ]
 
 
 def make_corpus(name, docs):
@@ -80,7 +85,9 @@ def test_byte_cap_keeps_a_prefix_of_whole_documents(cache, docs):
 def test_tiny_cap_truncates_the_first_document(cache, docs):
     corpus = make_corpus("syn", docs)(max_bytes=7)
     got = list(corpus.documents())
-    assert len(got) == 1 and len(got[0].text.encode()) <= 7 and got[0].text
+    assert len(got) == 1
+    assert len(got[0].text.encode()) <= 7
+    assert got[0].text
     first = next(make_corpus("syn", docs)().documents())
     assert first.text.startswith(got[0].text)
 

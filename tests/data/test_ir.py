@@ -46,7 +46,8 @@ def test_cranfield_grades_follow_the_codes(cranfield):
 
 def test_cranfield_qrel_ids_are_query_positions(cranfield):
     smart_ids = cranfield.info["query_smart_ids"]
-    assert len(smart_ids) == 225 and smart_ids[:4] == ["001", "002", "004", "008"]
+    assert len(smart_ids) == 225
+    assert smart_ids[:4] == ["001", "002", "004", "008"]
     assert int(smart_ids[-1]) > 225  # the .I numbers skip, so they cannot be the qrel ids
     # query 3 of the qrels is the third query in the file (.I 004), about heat conduction in slabs
     assert cranfield.queries["3"].startswith("what problems of heat conduction in composite slabs")
@@ -56,7 +57,8 @@ def test_cranfield_qrel_ids_are_query_positions(cranfield):
 def test_cranfield_documents(cranfield):
     first = cranfield.docs["1"]
     assert first.title == "experimental investigation of the aerodynamics of a wing in a slipstream ."
-    assert first.text.startswith("experimental investigation of the aerodynamics") and "destalling" in first.text
+    assert first.text.startswith("experimental investigation of the aerodynamics")
+    assert "destalling" in first.text
     assert set(cranfield.docs) == {str(i) for i in range(1, 1401)}
     assert sorted(i for i, d in cranfield.docs.items() if not d.text) == ["471", "995"]  # empty in the source
 
@@ -89,7 +91,8 @@ def test_beir_loader_with_tsv_qrels(tmp_path):
     (tmp_path / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq1\td1\t2\nq1\td2\t0\n")
     c = load_beir(tmp_path, name="tiny")
     assert c.docs == {"d1": CollectionDoc("T", "x"), "d2": CollectionDoc("", "y")}
-    assert c.qrels == {"q1": {"d1": 2, "d2": 0}} and c.relevant("q1") == {"d1"}
+    assert c.qrels == {"q1": {"d1": 2, "d2": 0}}
+    assert c.relevant("q1") == {"d1"}
     assert c.docs["d1"].full_text == "T\n\nx"
 
 
@@ -127,4 +130,5 @@ def test_licence_known_item_collection(real_cache):
     assert all(c.docs[d].text for d in c.docs)
     # a reference rule mentioning the MIT licence points at the `mit` licence text
     mit_queries = [q for q, j in c.qrels.items() if "mit" in j]
-    assert len(mit_queries) > 10 and "Permission is hereby granted" in c.docs["mit"].text
+    assert len(mit_queries) > 10
+    assert "Permission is hereby granted" in c.docs["mit"].text

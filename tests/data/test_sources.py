@@ -44,17 +44,20 @@ def _cache_files(root: Path) -> list[str]:
 def test_fetch_verifies_extracts_and_caches(cache, tmp_path, random_files):
     archive = make_zip(tmp_path / "src.whl", random_files)
     log = tmp_path / "log"
-    src = CountingSource("demo", "demo-1.whl", _sha(archive), select=lambda n: n.startswith("pkg/"),
-                         path=str(archive), log=str(log))
+    src = CountingSource(
+        "demo", "demo-1.whl", _sha(archive), select=lambda n: n.startswith("pkg/"), path=str(archive), log=str(log)
+    )
     assert not is_fetched(src)
     folder = fetch(src)
-    assert is_fetched(src) and folder == cache / "sources" / src.key
+    assert is_fetched(src)
+    assert folder == cache / "sources" / src.key
     for name, data in random_files.items():
         assert (folder / name).is_file() == name.startswith("pkg/")
         if name.startswith("pkg/"):
             assert (folder / name).read_bytes() == data
     assert (cache / "downloads" / "demo-1.whl").read_bytes() == archive.read_bytes()
-    assert fetch(src) == folder and _downloads(log) == 1  # cached: no second download
+    assert fetch(src) == folder
+    assert _downloads(log) == 1
     fetch(src, force=True)
     assert _downloads(log) == 2
 
@@ -66,7 +69,9 @@ def test_hash_mismatch_is_a_clear_error_and_leaves_nothing(cache, tmp_path, rand
     with pytest.raises(ChecksumError) as err:
         fetch(src)
     message = str(err.value)
-    assert wrong in message and _sha(archive) in message and "demo" in message
+    assert wrong in message
+    assert _sha(archive) in message
+    assert "demo" in message
     assert not is_fetched(src)
     assert _cache_files(cache) == []
 
@@ -78,7 +83,8 @@ def test_corrupt_cached_archive_is_downloaded_again(cache, tmp_path, random_file
     (cache / "downloads").mkdir(parents=True)
     (cache / "downloads" / "demo.zip").write_bytes(b"truncated")
     fetch(src)
-    assert _downloads(log) == 1 and _sha(cache / "downloads" / "demo.zip") == _sha(archive)
+    assert _downloads(log) == 1
+    assert _sha(cache / "downloads" / "demo.zip") == _sha(archive)
 
 
 def test_content_pin_accepts_a_rebuilt_archive_with_identical_files(cache, tmp_path, random_files):
@@ -105,7 +111,8 @@ def test_content_pin_rejects_changed_files(cache, tmp_path, random_files):
     src = FileSource("demo", "v2.zip", _sha(original), select=select, content_sha256=content, path=str(changed))
     with pytest.raises(ChecksumError, match="content of the selected files"):
         fetch(src)
-    assert not is_fetched(src) and not (cache / "sources" / src.key).exists()
+    assert not is_fetched(src)
+    assert not (cache / "sources" / src.key).exists()
 
 
 def test_failed_download_leaves_no_partial_files(cache, tmp_path):
@@ -124,7 +131,7 @@ def test_failed_download_leaves_no_partial_files(cache, tmp_path):
 def test_empty_selection_is_an_error(cache, tmp_path, random_files):
     archive = make_zip(tmp_path / "a.zip", random_files)
     src = FileSource("demo", "a.zip", _sha(archive), select=lambda n: False, path=str(archive))
-    with pytest.raises(Exception, match="nothing in a.zip matched"):
+    with pytest.raises(Exception, match=r"nothing in a\.zip matched"):
         fetch(src)
 
 
@@ -143,14 +150,16 @@ def test_pip_source_without_pip_is_unavailable(cache, monkeypatch):
 def test_deb_source_without_apt_is_unavailable(cache, monkeypatch):
     monkeypatch.setattr(sources.shutil, "which", lambda name: None)
     src = DebSource("demo", "demo.deb", "0" * 64, package="demo-pkg", version="1")
-    with pytest.raises(SourceUnavailable, match="apt-get is not available.*demo-pkg"):
+    with pytest.raises(SourceUnavailable, match=r"apt-get is not available.*demo-pkg"):
         fetch(src)
 
 
 def test_source_info_reports_pins(cache):
     src = PipSource("demo", "demo.whl", "ab" * 32, license="MIT", requirement="demo==1.0")
     info = src.info()
-    assert info["sha256"] == "ab" * 32 and info["from"] == "PyPI demo==1.0 (wheel)" and info["cached"] is False
+    assert info["sha256"] == "ab" * 32
+    assert info["from"] == "PyPI demo==1.0 (wheel)"
+    assert info["cached"] is False
 
 
 @pytest.mark.network

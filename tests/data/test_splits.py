@@ -37,7 +37,8 @@ def test_domains_split_independently():
 
 def test_unit_hash_range_and_stability():
     values = [unit_hash("x", str(i)) for i in range(1000)]
-    assert all(0 <= v < 1 for v in values) and len(set(values)) == 1000
+    assert all(0 <= v < 1 for v in values)
+    assert len(set(values)) == 1000
     assert unit_hash("a", "b") == unit_hash("a", "b") != unit_hash("a\x1fb")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import itertools
 import random
 import string
 from collections import Counter
@@ -25,7 +26,9 @@ def test_byte_tokenizer_round_trip():
     tok = ByteTokenizer()
     text = "héllo wörld 🎉\n" + "".join(chr(random.randrange(32, 0x2FFF)) for _ in range(200))
     ids = tok.encode(text, add_eot=True)
-    assert ids[:-1] == list(text.encode()) and ids[-1] == tok.eot == 256 and tok.vocab_size == 257
+    assert ids[:-1] == list(text.encode())
+    assert ids[-1] == tok.eot == 256
+    assert tok.vocab_size == 257
     assert tok.decode(ids) == text + "<|endoftext|>"
     with pytest.raises(ValueError, match="outside this tokenizer's vocabulary"):
         tok.decode([257])
@@ -47,11 +50,12 @@ def test_bpe_merges_are_greedy_argmax_pairs():
     for step, pair in enumerate(tok.merges):
         stats = Counter()
         for w, ids in words.items():
-            for p in zip(ids, ids[1:]):
+            for p in itertools.pairwise(ids):
                 stats[p] += counts[w]
         best = max(stats.values())
         expected = min((p for p, c in stats.items() if c == best), key=lambda p: (vocab[p[0]], vocab[p[1]]))
-        assert pair == expected and tok.pair_counts[step] == best, step
+        assert pair == expected, step
+        assert tok.pair_counts[step] == best, step
         vocab.append(vocab[pair[0]] + vocab[pair[1]])
         words = {w: _merge(ids, pair, 256 + step) for w, ids in words.items()}
     assert sorted(tok.pair_counts, reverse=True)[0] == tok.pair_counts[0]
@@ -63,10 +67,12 @@ def test_bpe_round_trip_compression_and_save(tmp_path):
     text = _random_text(rng)
     tok = train_bpe([text], vocab_size=400)
     ids = tok.encode(text)
-    assert tok.decode(ids) == text and len(ids) < 0.6 * len(text.encode())
+    assert tok.decode(ids) == text
+    assert len(ids) < 0.6 * len(text.encode())
     assert all(b"".join(tok.vocab[i] for i in tok.encode(w)) == w.encode() for w in text.split()[:100])
     again = BPETokenizer.load(tok.save(tmp_path / "bpe.json"))
-    assert again.merges == tok.merges and again.encode(text) == ids
+    assert again.merges == tok.merges
+    assert again.encode(text) == ids
 
 
 def test_bpe_stops_at_min_frequency_and_rejects_bad_sizes():
@@ -94,7 +100,8 @@ def test_gpt2_pins_are_tiktokens(gpt2_pair):
 
     source = inspect.getsource(openai_public.gpt2)
     for name in ("vocab.bpe", "encoder.json"):
-        assert TIKTOKEN_SHA256[name] in source and TIKTOKEN_URLS[name] in source
+        assert TIKTOKEN_SHA256[name] in source
+        assert TIKTOKEN_URLS[name] in source
 
 
 @pytest.mark.network
@@ -118,4 +125,5 @@ def test_gpt2_tiktoken_and_tokenizers_agree(gpt2_pair):
         assert a == hf.encode(text).ids
         assert enc.decode(a) == text == hf.decode(a)
     both = "end<|endoftext|>start"
-    assert enc.encode(both, allowed_special="all") == hf.encode(both).ids and 50256 in hf.encode(both).ids
+    assert enc.encode(both, allowed_special="all") == hf.encode(both).ids
+    assert 50256 in hf.encode(both).ids

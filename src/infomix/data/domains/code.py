@@ -21,7 +21,8 @@ def stdlib_root() -> Path:
 def stdlib_files(root: Path) -> list[Path]:
     """The stdlib's .py files outside test folders, site-packages and test_*.py modules."""
     return sorted(
-        p for p in root.rglob("*.py")
+        p
+        for p in root.rglob("*.py")
         if not EXCLUDED_DIRS & set(p.relative_to(root).parts[:-1]) and not p.name.startswith("test_")
     )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,7 +24,7 @@ def split_acts(text: str) -> list[str]:
     if len(starts) < 2:
         return [text]
     bounds = [0, *starts[1:], len(text)]
-    return [text[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+    return [text[a:b] for a, b in itertools.pairwise(bounds)]
 
 
 class DialogueCorpus(Corpus):

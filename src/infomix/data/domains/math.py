@@ -1,4 +1,4 @@
-"""`math`: Metamath's `set.mm` (Debian `metamath-databases`, CC0) without compressed proofs, one document per section."""
+"""`math`: Metamath's `set.mm` (Debian `metamath-databases`, CC0) without its proofs, one document per section."""
 
 from __future__ import annotations
 

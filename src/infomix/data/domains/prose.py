@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import itertools
 import re
 import warnings
 import zlib
@@ -47,7 +48,7 @@ def split_chapters(lines: list[str]) -> list[list[str]]:
     if len(starts) < 2:
         return [lines]
     bounds = [0, *starts[1:], len(lines)]
-    return [lines[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+    return [lines[a:b] for a, b in itertools.pairwise(bounds)]
 
 
 class ProseCorpus(Corpus):

@@ -43,7 +43,9 @@ def load_beir(path: str | os.PathLike[str], name: str | None = None, split: str 
     folder = Path(path).expanduser()
     if not folder.is_dir():
         raise FileNotFoundError(f"BEIR collection: path {str(folder)!r} is not a folder")
-    docs = {str(r["_id"]): CollectionDoc(r.get("title") or "", r.get("text") or "") for r in _jsonl(folder / "corpus.jsonl")}
+    docs = {
+        str(r["_id"]): CollectionDoc(r.get("title") or "", r.get("text") or "") for r in _jsonl(folder / "corpus.jsonl")
+    }
     queries = {str(r["_id"]): r.get("text") or "" for r in _jsonl(folder / "queries.jsonl")}
     qrels: dict[str, dict[str, int]] = {}
     for qid, doc_id, score in _qrel_rows(folder, split):

@@ -56,6 +56,12 @@ class Collection:
         for judged in self.qrels.values():
             for g in judged.values():
                 grades[g] = grades.get(g, 0) + 1
-        return {"name": self.name, "documents": len(self.docs), "queries": len(self.queries),
-                "judged_queries": len(self.qrels), "judgements": self.n_judgements,
-                "grades": dict(sorted(grades.items())), **self.info}
+        return {
+            "name": self.name,
+            "documents": len(self.docs),
+            "queries": len(self.queries),
+            "judged_queries": len(self.qrels),
+            "judgements": self.n_judgements,
+            "grades": dict(sorted(grades.items())),
+            **self.info,
+        }

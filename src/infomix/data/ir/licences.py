@@ -44,8 +44,9 @@ def build_licence_collection(folder: Path) -> Collection:
             continue
         queries[path.stem] = text
         qrels[path.stem] = {key: 1}
-    return Collection("licences", docs, queries, qrels,
-                      {"path": str(folder), "source": LICENSEDCODE.describe(), "task": "known-item"})
+    return Collection(
+        "licences", docs, queries, qrels, {"path": str(folder), "source": LICENSEDCODE.describe(), "task": "known-item"}
+    )
 
 
 def load_licence_known_item() -> Collection:

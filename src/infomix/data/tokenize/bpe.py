@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -59,7 +60,7 @@ class BPETokenizer:
             return self._cache[word]
         ids = list(word)
         while len(ids) > 1:
-            ranked = [(self.ranks.get(p, len(self.ranks)), i) for i, p in enumerate(zip(ids, ids[1:]))]
+            ranked = [(self.ranks.get(p, len(self.ranks)), i) for i, p in enumerate(itertools.pairwise(ids))]
             rank, _ = min(ranked)
             if rank == len(self.ranks):
                 break
@@ -96,7 +97,7 @@ def _merge(ids: list[int], pair: Pair, new: int) -> list[int]:
 
 
 def _pairs(ids: list[int]) -> Counter[Pair]:
-    return Counter(zip(ids, ids[1:]))
+    return Counter(itertools.pairwise(ids))
 
 
 def train_bpe(texts: Iterable[str], vocab_size: int, min_frequency: int = 2) -> BPETokenizer:
