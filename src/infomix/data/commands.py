@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Any
+from functools import partial
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
 from rich.table import Table
 
 from infomix.data.errors import ChecksumError, DataError, MissingDependency, SourceUnavailable
+
+if TYPE_CHECKING:
+    from infomix.data.corpus import Corpus
+    from infomix.data.models import ModelSpec
 
 console = Console()
 
@@ -26,14 +31,14 @@ def _items() -> dict[str, tuple[str, Callable[[], Any], Callable[[], dict[str, A
 
     items: dict[str, tuple[str, Callable[[], Any], Callable[[], dict[str, Any]]]] = {}
     for name, cls in DOMAINS.items():
-        items[name] = ("corpus", lambda c=cls: c().prepare(), lambda c=cls: c().info())
+        items[name] = ("corpus", partial(_prepare, cls), partial(_corpus_info, cls))
     items["licences"] = (
         "collection",
         lambda: fetch(LICENSEDCODE),
         lambda: {"name": "licences", "kind": "data.collection", "source": LICENSEDCODE.info()},
     )
     for coll in ("cranfield", "limit-small"):
-        items[coll] = ("collection", lambda c=coll: find_collection(c), lambda c=coll: _local_info(c))
+        items[coll] = ("collection", partial(find_collection, coll), partial(_local_info, coll))
     items["gpt2"] = (
         "tokenizer",
         gpt2_files,
@@ -42,17 +47,31 @@ def _items() -> dict[str, tuple[str, Callable[[], Any], Callable[[], dict[str, A
     for name, spec in models.MODELS.items():
         items[name] = (
             "model",
-            lambda n=name: models.locate(n, fetch_missing=True),
-            lambda s=spec: {
-                "name": s.name,
-                "kind": "model",
-                "summary": s.summary,
-                "needs": list(s.needs),
-                "missing_libraries": models.missing_libraries(s.name),
-                "source": s.source.info(),
-            },
+            partial(models.locate, name, fetch_missing=True),
+            partial(_model_info, spec),
         )
     return items
+
+
+def _prepare(cls: type[Corpus]) -> Any:
+    return cls().prepare()
+
+
+def _corpus_info(cls: type[Corpus]) -> dict[str, Any]:
+    return cls().info()
+
+
+def _model_info(s: ModelSpec) -> dict[str, Any]:
+    from infomix.data import models
+
+    return {
+        "name": s.name,
+        "kind": "model",
+        "summary": s.summary,
+        "needs": list(s.needs),
+        "missing_libraries": models.missing_libraries(s.name),
+        "source": s.source.info(),
+    }
 
 
 def _local_info(name: str) -> dict[str, Any]:

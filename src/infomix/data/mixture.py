@@ -31,7 +31,7 @@ class Batch:
 
 def _encoder(tokenizer: Any) -> Callable[[str], list[int]]:
     if hasattr(tokenizer, "encode_ordinary"):  # tiktoken: no special-token parsing in corpus text
-        return tokenizer.encode_ordinary  # type: ignore[no-any-return]
+        return tokenizer.encode_ordinary
 
     def encode(text: str) -> list[int]:
         out = tokenizer.encode(text)

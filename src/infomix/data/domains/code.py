@@ -41,7 +41,7 @@ class CodeCorpus(Corpus):
     _source_key: str | None = None
 
     def source_key(self) -> str:
-        if getattr(self, "_source_key", None) is None:
+        if self._source_key is None:
             self._source_key = self._stdlib_key()
         return self._source_key
 

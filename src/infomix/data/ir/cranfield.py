@@ -35,7 +35,7 @@ def parse_smart(text: str) -> list[dict[str, str]]:
             current[key].append(line)
         elif line.strip():
             raise ValueError(f"SMART text outside a record: {line!r}")
-    return [{k: (v[0] if k == "I" else " ".join(" ".join(v).split())) for k, v in r.items()} for r in records]  # type: ignore[union-attr]
+    return [{k: (v[0] if k == "I" else " ".join(" ".join(v).split())) for k, v in r.items()} for r in records]
 
 
 def load_cranfield(path: str | os.PathLike[str] | None = None) -> Collection:

@@ -81,7 +81,7 @@ class BPETokenizer:
     @classmethod
     def load(cls, path: str | Path) -> BPETokenizer:
         data: dict[str, Any] = json.loads(Path(path).read_text())
-        return cls([tuple(m) for m in data["merges"]], list(data.get("pair_counts", [])))  # type: ignore[misc]
+        return cls([tuple(m) for m in data["merges"]], list(data.get("pair_counts", [])))
 
 
 def _merge(ids: list[int], pair: Pair, new: int) -> list[int]:
