@@ -148,3 +148,20 @@ def test_bad_shapes_and_split(domains):
         MixtureCorpus(domains, [1, 1, 1], seq_len=0)
     with pytest.raises(ValueError, match="split must be one of"):
         MixtureCorpus(domains, [1, 1, 1], split="dev")
+
+
+@pytest.mark.network
+def test_gpt2_token_batches_agree_between_backends(domains):
+    pytest.importorskip("tiktoken")
+    pytest.importorskip("tokenizers")
+    from infomix.data.tokenize.gpt2 import gpt2_tiktoken, gpt2_tokenizers
+
+    from .conftest import fetch_or_skip
+
+    enc = fetch_or_skip(gpt2_tiktoken)
+    a = MixtureCorpus(domains, [2, 1, 1], seq_len=48, batch_size=4, seed=7, tokenizer=enc)
+    b = MixtureCorpus(domains, [2, 1, 1], seq_len=48, batch_size=4, seed=7, tokenizer=gpt2_tokenizers())
+    for x, y in zip(a.batches(5), b.batches(5), strict=True):
+        assert torch.equal(x.tokens, y.tokens)
+        assert torch.equal(x.domains, y.domains)
+    assert 50256 in torch.cat([x.tokens for x in a.batches(20)]).flatten().tolist()  # documents end with <|endoftext|>

@@ -41,10 +41,14 @@ def _encoder(tokenizer: Any) -> Callable[[str], list[int]]:
 
 
 def _eot(tokenizer: Any) -> int | None:
+    """The end-of-text id: ByteTokenizer.eot, tiktoken's eot_token, or a `tokenizers` '<|endoftext|>' token."""
     for attr in ("eot", "eot_token"):
         value = getattr(tokenizer, attr, None)
         if isinstance(value, int):
             return value
+    if hasattr(tokenizer, "token_to_id"):
+        value = tokenizer.token_to_id("<|endoftext|>")
+        return value if isinstance(value, int) else None
     return None
 
 
