@@ -115,6 +115,28 @@ def test_content_pin_rejects_changed_files(cache, tmp_path, random_files):
     assert not (cache / "sources" / src.key).exists()
 
 
+def test_a_moved_version_with_other_files_is_unavailable_not_corrupt(cache, tmp_path, random_files):
+    """A registry that dropped the pinned version and serves one with different files: reported, skipped."""
+    select = lambda n: n.startswith("pkg/")  # noqa: E731
+    original = make_zip(tmp_path / "v1.zip", random_files)
+    from infomix.data.archives import extract
+
+    content = tree_sha256(tmp_path / "x", extract(original, tmp_path / "x", select))
+    newer = make_zip(tmp_path / "v2.zip", {**random_files, "pkg/a.txt": os.urandom(257)})
+
+    @dataclass(frozen=True)
+    class Moved(FileSource):
+        def download(self, dest):
+            out = dest / "pkg_2.0_all.zip"  # not the pinned file name: another version
+            out.write_bytes(Path(self.path).read_bytes())
+            return out
+
+    src = Moved("demo", "pkg_1.0_all.zip", _sha(original), select=select, content_sha256=content, path=str(newer))
+    with pytest.raises(SourceUnavailable, match=r"pinned pkg_1\.0_all\.zip is no longer available"):
+        fetch(src)
+    assert not is_fetched(src)
+
+
 def test_failed_download_leaves_no_partial_files(cache, tmp_path):
     @dataclass(frozen=True)
     class Broken(FileSource):

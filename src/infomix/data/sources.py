@@ -193,6 +193,13 @@ def fetch(source: Source, *, force: bool = False) -> Path:
             if source.content_sha256 is None or content != source.content_sha256:
                 with contextlib.suppress(FileNotFoundError):
                     archive.unlink()
+                if archive.name != source.filename:
+                    # The registry no longer offers the pinned version, and the one it offers differs.
+                    raise SourceUnavailable(
+                        f"{source.name}: the pinned {source.filename} is no longer available and the current "
+                        f"{archive.name} has different files (content sha256 {content}, pinned "
+                        f"{source.content_sha256}); the pin needs updating"
+                    )
                 raise ChecksumError(_mismatch(source, archive.name, actual, content))
             note(f"{source.name}: {archive.name} differs from the pinned archive, but the files used are identical")
         atomic_write_json(
