@@ -40,7 +40,7 @@ def install_torch(session: nox.Session, variant: str | None = None) -> None:
 def install_infomix(session: nox.Session, *extra: str) -> None:
     """Build the core against the session's torch (never in an isolated env), then every package."""
     session.install(*BUILD_TOOLS, *extra)
-    session.install("--no-build-isolation", ".")
+    session.install("--no-build-isolation", ".[data]")
     session.install("--no-build-isolation", *[f"./packages/{p}" for p in PACKAGES], "./plugins/infomix-example")
 
 
