@@ -55,7 +55,7 @@ def test_entry_point_is_declared():
     from importlib.metadata import entry_points
 
     eps = {ep.name: ep.value for ep in entry_points(group="infomix")}
-    assert eps.get("data") == "infomix.data.plugin"
+    assert eps.get("infomix.data.plugin") == "infomix.data.plugin"
 
 
 def test_data_list_json(cache, cli):

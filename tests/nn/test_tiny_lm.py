@@ -7,6 +7,15 @@ from infomix.nn import TinyLM, TinyLMConfig
 from infomix.nn.tiny_lm import apply_rotary, rotary_tables
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """A model this small trains fastest on one thread (and far slower with threads on a busy machine)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture
 def model():
     torch.manual_seed(0)
