@@ -82,7 +82,7 @@ def bench(session: nox.Session) -> None:
     """Run every benchmarks/bench_*.py at a CPU-friendly size; results land in benchmarks/results/."""
     install_torch(session)
     install_infomix(session, "scipy>=1.11", "matplotlib>=3.7")
-    for script in sorted((ROOT / "benchmarks").glob("bench_*.py")):
+    for script in sorted((ROOT / "benchmarks").rglob("bench_*.py")):
         session.run("python", str(script), *session.posargs)
 
 
