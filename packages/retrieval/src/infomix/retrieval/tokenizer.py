@@ -8,8 +8,41 @@ from typing import Any
 
 # Lucene's English stop set (EnglishAnalyzer.ENGLISH_STOP_WORDS_SET); bm25s's `stopwords="en"` is the same 33 words.
 ENGLISH_STOP_WORDS: frozenset[str] = frozenset(
-    """a an and are as at be but by for if in into is it no not of on or such that the their then there these they
-    this to was will with""".split()
+    {
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "but",
+        "by",
+        "for",
+        "if",
+        "in",
+        "into",
+        "is",
+        "it",
+        "no",
+        "not",
+        "of",
+        "on",
+        "or",
+        "such",
+        "that",
+        "the",
+        "their",
+        "then",
+        "there",
+        "these",
+        "they",
+        "this",
+        "to",
+        "was",
+        "will",
+        "with",
+    }
 )
 
 STOP_WORD_LISTS: dict[str, frozenset[str]] = {"english": ENGLISH_STOP_WORDS, "en": ENGLISH_STOP_WORDS}
@@ -27,7 +60,8 @@ def _stop_words(stopwords: str | Iterable[str] | None) -> frozenset[str]:
         return frozenset()
     if isinstance(stopwords, str):
         if stopwords not in STOP_WORD_LISTS:
-            raise ValueError(f"stopwords must be one of {sorted(STOP_WORD_LISTS)}, a list of words or None, got {stopwords!r}")
+            known = sorted(STOP_WORD_LISTS)
+            raise ValueError(f"stopwords must be one of {known}, a list of words or None, got {stopwords!r}")
         return STOP_WORD_LISTS[stopwords]
     words = list(stopwords)
     if not all(isinstance(w, str) for w in words):
