@@ -248,7 +248,7 @@ class BM25:
             if self._absent is not None:
                 scores[start:stop] += (q @ self._absent)[:, None]
 
-        chunk = max(1, min(1024, -(-n // (4 * threads)))) if threads > 1 else 1024
+        chunk = max(64, min(1024, -(-n // (4 * threads)))) if threads > 1 else 1024
         bounds = [(s, min(s + chunk, n)) for s in range(0, n, chunk)]
         if threads == 1 or len(bounds) == 1:
             for start, stop in bounds:

@@ -18,9 +18,9 @@ All variants keep Robertson's (k1 + 1) numerator. bm25s (and Lucene since versio
 ``lucene``, so their scores are ours divided by (k1 + 1); ranking is unchanged. Robertson's idf is clamped at 0 for
 terms in more than half of the documents (bm25s does the same; rank-bm25's ``BM25Okapi`` does with ``epsilon=0``).
 
-For BM25L and BM25+, a query term absent from d contributes nothing (Lv & Zhai's sums run over terms present in
-d: the δ shift is a lower bound on the gain of matching a term). bm25s and rank-bm25 instead add
-``idf · w(0)`` for every absent query term too; ``absent_weight`` gives that ``w(0)``.
+For BM25L and BM25+, a query term absent from d contributes nothing by default: Lv & Zhai's δ shift is a lower
+bound on the gain of matching a term, which adding ``idf · w(0)`` for absent terms as well would cancel. bm25s and
+rank-bm25 do add it for every absent query term; ``absent_weight`` gives that ``w(0)``.
 """
 
 from __future__ import annotations
