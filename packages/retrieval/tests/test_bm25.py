@@ -170,6 +170,14 @@ def test_search_ranks_ties_and_edge_cases():
     assert set(run) == {"q1", "q2", "q3", "q4"} and run["q1"]["b"] == pytest.approx(float(results.scores[0, 0]))
 
 
+def test_empty_corpus_text_and_empty_query_list():
+    retriever = BM25().index(["", "...", "a I"], ids=["x", "y", "z"])  # no term survives the bm25s preset
+    results = retriever.search(["anything", ""], k=2)
+    np.testing.assert_array_equal(results.indices, [[0, 1], [0, 1]])
+    np.testing.assert_array_equal(results.scores, 0)
+    assert retriever.search([], k=5).indices.shape == (0, 3)
+
+
 def test_threads_give_identical_results(corpus):
     docs, queries = corpus
     retriever = BM25(stemmer=None).index(docs)
