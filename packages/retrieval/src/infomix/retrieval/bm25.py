@@ -169,9 +169,10 @@ class BM25:
         if bad is not None:
             raise TypeError(f"ids[{bad}] must be a str, got {type(ids[bad]).__name__}")
         if len(set(ids)) != n_docs:
-            seen: set[str] = set()
-            duplicate = next(x for x in ids if x in seen or seen.add(x))
-            raise ValueError(f"duplicate doc id {duplicate!r} in ids")
+            first: dict[str, int] = {}
+            for i, x in enumerate(ids):
+                if first.setdefault(x, i) != i:
+                    raise ValueError(f"duplicate doc id {x!r} in ids (positions {first[x]} and {i})")
         return ids
 
     def _set_index(
