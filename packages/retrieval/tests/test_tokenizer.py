@@ -7,10 +7,9 @@ import pytest
 from infomix.retrieval import Tokenizer
 from infomix.retrieval.tokenizer import ENGLISH_STOP_WORDS
 
-bm25s = pytest.importorskip("bm25s")
-
 
 def test_english_stop_words_are_bm25s_list():
+    pytest.importorskip("bm25s")
     from bm25s.stopwords import STOPWORDS_EN
 
     assert set(STOPWORDS_EN) == ENGLISH_STOP_WORDS and len(ENGLISH_STOP_WORDS) == 33
@@ -18,6 +17,7 @@ def test_english_stop_words_are_bm25s_list():
 
 @pytest.mark.parametrize("stemmer", [None, "english"])
 def test_bm25s_preset_matches_bm25s_tokenize(corpus, stemmer):
+    bm25s = pytest.importorskip("bm25s")
     docs, queries = corpus
     texts = docs + queries
     if stemmer:
@@ -31,6 +31,7 @@ def test_bm25s_preset_matches_bm25s_tokenize(corpus, stemmer):
 
 
 def test_stop_words_are_removed_before_stemming():
+    bm25s = pytest.importorskip("bm25s")
     pytest.importorskip("Stemmer")
     text = "Ands the THIS flows"  # "ands" stems to the stop word "and", which stays
     ours = Tokenizer.preset("bm25s", stemmer="english")(text)
