@@ -42,6 +42,7 @@ def install_infomix(session: nox.Session, *extra: str) -> None:
     session.install(*BUILD_TOOLS, *extra)
     session.install("--no-build-isolation", ".[data]")
     session.install("--no-build-isolation", *[f"./packages/{p}" for p in PACKAGES], "./plugins/infomix-example")
+    session.install("./packages/retrieval[test]", "--no-build-isolation")
 
 
 def run_tests(session: nox.Session) -> None:

@@ -1,5 +1,19 @@
 """Retrieval: sparse, dense, learned-sparse and late-interaction retrievers, indexes and IR metrics."""
 
+from infomix.retrieval.bm25 import BM25
 from infomix.retrieval.metrics import MRR, NDCG, AveragePrecision, Precision, Recall, mean, ranked
+from infomix.retrieval.results import SearchResults
+from infomix.retrieval.tokenizer import Tokenizer
 
-__all__ = ["MRR", "NDCG", "AveragePrecision", "Precision", "Recall", "mean", "ranked"]
+__all__ = [
+    "BM25",
+    "MRR",
+    "NDCG",
+    "AveragePrecision",
+    "Precision",
+    "Recall",
+    "SearchResults",
+    "Tokenizer",
+    "mean",
+    "ranked",
+]
