@@ -1,3 +1,3 @@
 """The built-in plugin modules of infomix-retrieval, each also an entry point in group `infomix`."""
 
-DEFAULT_PLUGINS = ("infomix.retrieval.metrics", "infomix.retrieval.bm25")
+DEFAULT_PLUGINS = ("infomix.retrieval.metrics", "infomix.retrieval.bm25", "infomix.retrieval.cli")
