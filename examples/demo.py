@@ -7,9 +7,7 @@ result against a known answer and the script exits non-zero if one does not hold
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from importlib.util import find_spec
@@ -21,20 +19,14 @@ from rich.console import Console
 from rich.table import Table
 
 from infomix.core import get_registry
+from infomix.core.io import atomic_file, atomic_write_text
 
 console = Console()
 
 
-def write_atomic(path: Path, text: str) -> None:
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as tmp:
-        tmp.write(text)
-    os.replace(tmp.name, path)
-
-
 def save_plot(fig: object, path: Path) -> None:
-    tmp = path.with_suffix(".tmp.png")
-    fig.savefig(tmp, dpi=110, bbox_inches="tight")  # type: ignore[attr-defined]
-    os.replace(tmp, path)
+    with atomic_file(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")  # type: ignore[attr-defined]
 
 
 def mutual_information(out: Path, plt: object) -> tuple[list[str], bool]:
@@ -217,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
         report += [*lines, "", f"_{time.perf_counter() - start:.1f} s — {'as expected' if ok else 'UNEXPECTED'}_", ""]
         if not ok:
             failed.append(package)
-    write_atomic(args.out / "report.md", "\n".join(report))
+    atomic_write_text(args.out / "report.md", "\n".join(report))
     console.print(f"report: {args.out / 'report.md'}")
     if failed:
         console.print(f"[red]sections whose result did not match the known answer: {', '.join(failed)}[/red]")

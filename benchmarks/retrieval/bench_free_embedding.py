@@ -10,15 +10,13 @@ benchmarks/results/free_embedding.json (and a PNG plot when matplotlib is instal
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import platform
-import tempfile
 import time
 from pathlib import Path
 
 import torch
 
+from infomix.core.io import atomic_write_json
 from infomix.retrieval.free_embedding import critical_n, published_critical_n
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
@@ -56,9 +54,7 @@ def main() -> None:
         "rows": rows,
     }
     RESULTS.mkdir(exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=RESULTS, suffix=".tmp", delete=False) as tmp:
-        json.dump(result, tmp, indent=2)
-    os.replace(tmp.name, RESULTS / "free_embedding.json")
+    atomic_write_json(RESULTS / "free_embedding.json", result)
     try:
         import matplotlib
 

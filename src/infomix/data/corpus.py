@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-from infomix.data.cache import atomic_file, atomic_write_json, cache_dir, sha256_file
+from infomix.core.io import atomic_file, atomic_write_json
+from infomix.data.cache import cache_dir, sha256_file
 from infomix.data.deps import require
 from infomix.data.progress import progress
 from infomix.data.sources import Source, fetch

@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from infomix.core.io import atomic_dir, atomic_write_json
 from infomix.data.archives import extract
-from infomix.data.cache import atomic_dir, atomic_write_json, cache_dir, sha256_file, tree_sha256
+from infomix.data.cache import cache_dir, sha256_file, tree_sha256
 from infomix.data.errors import ChecksumError, DataError, SourceUnavailable
 from infomix.data.progress import note, progress
 

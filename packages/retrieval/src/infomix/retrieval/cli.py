@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import ast
 import json
-import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -13,6 +11,7 @@ from typing import Any
 import click
 
 from infomix.core.hookspecs import hookimpl
+from infomix.core.io import atomic_write_json
 
 REPORT_METRICS = (("ndcg", 10, "nDCG@10"), ("ap", None, "MAP"), ("mrr", 10, "MRR@10"), ("precision", 10, "P@10"),
                   ("recall", 100, "R@100"), ("recall", 1000, "R@1000"))  # fmt: skip
@@ -69,13 +68,6 @@ def evaluate(run: dict[str, dict[str, float]], qrels: dict[str, dict[str, int]])
     return report
 
 
-def _write_json(path: Path, data: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=f".{path.name}.", delete=False) as tmp:
-        json.dump(data, tmp, indent=2)
-    os.replace(tmp.name, path)
-
-
 def _search(retriever: Any, collection: Any, k: int, threads: int) -> tuple[dict[str, dict[str, float]], float]:
     qids = list(collection.queries)
     start = time.perf_counter()
@@ -93,7 +85,7 @@ def _finish(collection: Any, run: dict, args: dict[str, Any], timings: dict[str,
     if collection.qrels:
         summary["metrics"] = evaluate(run, collection.qrels)
     if args["report"]:
-        _write_json(Path(args["report"]), summary)
+        atomic_write_json(Path(args["report"]), summary)
     if args["as_json"]:
         click.echo(json.dumps(summary, indent=2))
         return
@@ -170,7 +162,7 @@ def index_command(collection: str, out: str, retriever: str, params: tuple[str, 
     doc_ids = list(coll.docs)
     model.index([coll.docs[d].full_text for d in doc_ids], ids=doc_ids)
     model.save(out)
-    _write_json(Path(out) / "infomix-retriever.json", {"retriever": retriever, "collection": coll.name})
+    atomic_write_json(Path(out) / "infomix-retriever.json", {"retriever": retriever, "collection": coll.name})
     click.echo(f"indexed {len(doc_ids)} docs of {coll.name} with {retriever} into {out}")
 
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
+from infomix.core.io import atomic_write_text
 from infomix.retrieval.metrics import Run, ranked
 
 
@@ -13,17 +13,14 @@ def write_run(run: Run, path: str | os.PathLike[str], tag: str = "infomix", k: i
     """Write `run` atomically; ranks follow decreasing score, ties by decreasing doc id (trec_eval's order)."""
     if not tag or any(c.isspace() for c in tag):
         raise ValueError(f"tag must be a non-empty word without spaces, got {tag!r}")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=f".{path.name}.", delete=False) as tmp:
-        for qid in sorted(run):
-            scores = run[qid]
-            for rank, doc in enumerate(ranked(scores, k), start=1):
-                if any(c.isspace() for c in qid + doc):
-                    raise ValueError(f"query and doc ids must not contain spaces: {qid!r}, {doc!r}")
-                tmp.write(f"{qid} Q0 {doc} {rank} {scores[doc]:.6f} {tag}\n")
-    os.replace(tmp.name, path)
-    return path
+    lines = []
+    for qid in sorted(run):
+        scores = run[qid]
+        for rank, doc in enumerate(ranked(scores, k), start=1):
+            if any(c.isspace() for c in qid + doc):
+                raise ValueError(f"query and doc ids must not contain spaces: {qid!r}, {doc!r}")
+            lines.append(f"{qid} Q0 {doc} {rank} {scores[doc]:.6f} {tag}\n")
+    return atomic_write_text(path, "".join(lines))
 
 
 def read_run(path: str | os.PathLike[str]) -> dict[str, dict[str, float]]:
