@@ -26,7 +26,9 @@ class GaussianCopulaEstimator:
     Exactly invariant under strictly increasing maps of each coordinate; exact (up to the rank
     transform) for data with a Gaussian copula, and for other copulas a lower bound on MI in the
     sense of Ince et al. ``bias_correction`` applies the exact Wishart log-det correction of the
-    Gaussian estimator. The interval is the Gaussian estimator's basic bootstrap on the normalised
+    Gaussian estimator: it removes the d_x·d_y/(2n) upward bias (≈ 0.37 → 0.00 nats on 5×5 tasks at
+    n = 40); rank-normalising attenuates strong correlations slightly, so a downward bias remains at
+    high MI and small n (≈ −0.07 nats on the 3×3 2-pair task at n = 40, −0.02 at n = 200). The interval is the Gaussian estimator's basic bootstrap on the normalised
     data (``n_bootstrap=0`` gives none).
     """
 
@@ -45,4 +47,4 @@ class GaussianCopulaEstimator:
 
 @hookimpl
 def register_components(register: Any) -> None:
-    register("mi.estimator", "gaussian-copula", GaussianCopulaEstimator)
+    register("mi.estimator", "copula", GaussianCopulaEstimator)

@@ -38,14 +38,15 @@ def subsample(
 ) -> tuple[float, float]:
     """Subsampling interval (Politis & Romano 1994) from half-size samples drawn without replacement.
 
-    With m = n/2 and root-n convergence, √m(θ̂_m − θ̂_n) approximates √n(θ̂_n − θ), so the interval is
-    θ̂_n − √(m/n)·q_{1−α/2}, θ̂_n − √(m/n)·q_{α/2} of the deviations θ̂_m − θ̂_n. Unlike the bootstrap it
+    For a root-n statistic, θ̂_m − θ̂_n over subsamples of size m has variance σ²(1/m − 1/n) (the
+    finite-population form), so the deviations are rescaled by √(m/(n − m)) (1 at m = n/2) to the
+    spread of θ̂_n, and the interval is θ̂_n − s·q_{1−α/2}, θ̂_n − s·q_{α/2}. Unlike the bootstrap it
     never duplicates a row, which nearest-neighbour estimators would read as a zero distance.
     """
     rng = np.random.default_rng(seed)
     m = n // 2
     deviations = np.array([statistic(rng.permutation(n)[:m]) - value for _ in range(n_resamples)])
-    scale = np.sqrt(m / n)
+    scale = np.sqrt(m / (n - m))
     alpha = (1.0 - confidence) / 2.0
     lo, hi = np.quantile(deviations, [alpha, 1.0 - alpha])
     return clip_to_estimate(value, value - scale * float(hi), value - scale * float(lo))
