@@ -61,7 +61,24 @@ def test_npy_npz_and_default_estimator(invoke, data, tmp_path):
 
 def test_no_interval_is_null_and_params_and_bits_pass_through(invoke, data, tmp_path):
     path = write_csv(tmp_path / "d.csv", *data)
-    out = json.loads(invoke("estimate", path, "--x", "a", "--y", "d", "-e", "ksg", "-p", "n_resamples=0", "-p", "k=5", "--bits", "--json").output)
+    out = json.loads(
+        invoke(
+            "estimate",
+            path,
+            "--x",
+            "a",
+            "--y",
+            "d",
+            "-e",
+            "ksg",
+            "-p",
+            "n_resamples=0",
+            "-p",
+            "k=5",
+            "--bits",
+            "--json",
+        ).output
+    )
     assert out["lower"] is None and out["upper"] is None and out["unit"] == "bits"
     text = invoke("estimate", path, "--x", "a", "--y", "d", "-e", "histogram").output
     assert "I(x; y) =" in text and "histogram" in text
@@ -73,7 +90,9 @@ def test_parquet_when_pyarrow_is_installed(invoke, data, tmp_path):
 
     x, y = data
     pq.write_table(pa.table({"u": x[:, 0], "v": y[:, 0], "w": y[:, 1]}), tmp_path / "d.parquet")
-    out = json.loads(invoke("estimate", tmp_path / "d.parquet", "--x", "u", "--y", "v,w", "-e", "gaussian", "--json").output)
+    out = json.loads(
+        invoke("estimate", tmp_path / "d.parquet", "--x", "u", "--y", "v,w", "-e", "gaussian", "--json").output
+    )
     from infomix.mi import GaussianEstimator
 
     assert out["value"] == pytest.approx(GaussianEstimator().estimate(x[:, 0], y[:, :2]).value, rel=1e-9)

@@ -14,9 +14,7 @@ FAST = {"n_bootstrap": 0}
 
 
 def fast_params(name):
-    return {"gaussian": FAST, "copula": FAST, "ksg": {"n_resamples": 0}, "ksg2": {"n_resamples": 0}}.get(
-        name, {}
-    )
+    return {"gaussian": FAST, "copula": FAST, "ksg": {"n_resamples": 0}, "ksg2": {"n_resamples": 0}}.get(name, {})
 
 
 def test_every_estimator_is_a_documented_component_meeting_the_protocol():

@@ -38,7 +38,9 @@ def test_fast_and_exact_estimators_agree(estimator_cls):
 @pytest.mark.parametrize("variant", [1, 2])
 def test_closed_form_gaussian(variant):
     t = task("1v1-normal-0.75")
-    values = [KSGEstimator(k=5, variant=variant, n_resamples=0).estimate(*t.sample(2000, seed=s)).value for s in range(6)]
+    values = [
+        KSGEstimator(k=5, variant=variant, n_resamples=0).estimate(*t.sample(2000, seed=s)).value for s in range(6)
+    ]
     assert np.mean(values) == pytest.approx(t.mutual_information, abs=0.03)
 
 
@@ -58,7 +60,9 @@ def test_invariant_under_monotone_maps_within_tolerance():
     est = KSGEstimator(k=5, n_resamples=0)
     base = est.estimate(x, y).value
     assert est.estimate(np.arcsinh(3 * x), y**3).value == pytest.approx(base, abs=0.04)
-    assert est.estimate(5 * x - 2, 0.1 * y).value == pytest.approx(base, abs=1e-9)  # standardised: exactly affine-invariant
+    assert est.estimate(5 * x - 2, 0.1 * y).value == pytest.approx(
+        base, abs=1e-9
+    )  # standardised: exactly affine-invariant
 
 
 def test_subsampling_interval_matches_the_spread_over_samples():

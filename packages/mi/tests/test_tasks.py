@@ -25,7 +25,7 @@ def test_reproducible_and_validated():
     np.testing.assert_array_equal(a[0], b[0])
     with pytest.raises(ValueError, match="rho"):
         GaussianTask(rho=1.0)
-    with pytest.raises(ValueError, match="unknown task '1v1-normal-0.7'.*did you mean"):
+    with pytest.raises(ValueError, match=r"unknown task '1v1-normal-0.7'.*did you mean"):
         task("1v1-normal-0.7")
     with pytest.raises(ValueError, match="transform"):
         TransformedTask(GaussianTask(), "cube")

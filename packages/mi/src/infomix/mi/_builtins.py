@@ -7,6 +7,7 @@ DEFAULT_PLUGINS = (
     "infomix.mi.discrete",
     "infomix.mi.ksg",
     "infomix.mi.mixed",
+    "infomix.mi.neural",
     "infomix.mi.tasks",
     "infomix.mi.cli",
 )

@@ -33,10 +33,20 @@ def mi_group() -> None:
 
 @mi_group.command("estimate")
 @click.argument("file", type=click.Path(dir_okay=False))
-@click.option("--x", "x_cols", required=True, metavar="COLS", help="x columns: names or 0-based indices, comma-separated; i:j is a range.")
+@click.option(
+    "--x",
+    "x_cols",
+    required=True,
+    metavar="COLS",
+    help="x columns: names or 0-based indices, comma-separated; i:j is a range.",
+)
 @click.option("--y", "y_cols", required=True, metavar="COLS", help="y columns, as for --x.")
-@click.option("--estimator", "-e", default=None, metavar="NAME", help="An mi.estimator (default: the most accurate installed).")
-@click.option("--param", "-p", "params", multiple=True, metavar="KEY=VALUE", help="Estimator parameter (repeatable), e.g. -p k=5.")
+@click.option(
+    "--estimator", "-e", default=None, metavar="NAME", help="An mi.estimator (default: the most accurate installed)."
+)
+@click.option(
+    "--param", "-p", "params", multiple=True, metavar="KEY=VALUE", help="Estimator parameter (repeatable), e.g. -p k=5."
+)
 @click.option("--bits", is_flag=True, help="Report bits instead of nats.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def estimate_command(
@@ -70,9 +80,14 @@ def estimate_command(
     if as_json:
         click.echo(json.dumps(data))
         return
-    interval = "" if result.lower is None else f"  interval [{result.lower:.4f}, {result.upper:.4f}] ({data['interval']})"
+    interval = (
+        "" if result.lower is None else f"  interval [{result.lower:.4f}, {result.upper:.4f}] ({data['interval']})"
+    )
     click.echo(f"I(x; y) = {result.value:.4f} {result.unit}{interval}")
-    click.echo(f"estimator {name}, n = {data['n']}, x = {', '.join(x_names)}, y = {', '.join(y_names)}, {data['seconds']:.3f} s")
+    click.echo(
+        f"estimator {name}, n = {data['n']}, x = {', '.join(x_names)}, y = {', '.join(y_names)}, "
+        f"{data['seconds']:.3f} s"
+    )
 
 
 @mi_group.command("estimators")
@@ -85,7 +100,9 @@ def estimators_command(as_json: bool) -> None:
     components = get_registry().components("mi.estimator")
     default = default_estimator() if components else None
     if as_json:
-        click.echo(json.dumps([{"name": c.name, "summary": c.summary, "default": c.name == default} for c in components]))
+        click.echo(
+            json.dumps([{"name": c.name, "summary": c.summary, "default": c.name == default} for c in components])
+        )
         return
     width = max((len(c.name) for c in components), default=0)
     for c in components:

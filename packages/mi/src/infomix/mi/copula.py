@@ -23,13 +23,15 @@ def copula_normalize(array: np.ndarray) -> np.ndarray:
 class GaussianCopulaEstimator:
     """Gaussian-copula MI (Ince et al., Hum. Brain Mapp. 2017): rank-normalise every margin, then Gaussian MI.
 
-    Exactly invariant under strictly increasing maps of each coordinate; exact (up to the rank
-    transform) for data with a Gaussian copula, and for other copulas a lower bound on MI in the
-    sense of Ince et al. ``bias_correction`` applies the exact Wishart log-det correction of the
-    Gaussian estimator: it removes the d_x·d_y/(2n) upward bias (≈ 0.37 → 0.00 nats on 5×5 tasks at
-    n = 40); rank-normalising attenuates strong correlations slightly, so a downward bias remains at
-    high MI and small n (≈ −0.07 nats on the 3×3 2-pair task at n = 40, −0.02 at n = 200). The interval is the Gaussian estimator's basic bootstrap on the normalised
-    data (``n_bootstrap=0`` gives none).
+    Exactly invariant under strictly increasing maps of each coordinate, and consistent for data
+    whose copula is Gaussian. For one-dimensional x and y with another copula it is a lower bound
+    (the Gaussian has the largest entropy at a given covariance, the margins' entropies being fixed);
+    in more dimensions it measures the dependence of the normal scores only. ``bias_correction``
+    applies the Gaussian estimator's exact Wishart log-det correction: it removes the d_x·d_y/(2n)
+    upward bias (about 0.37 → 0.00 nats on 5×5 tasks at n = 40); rank-normalising attenuates strong
+    correlations slightly, so a downward bias remains at high MI and small n (about −0.07 nats on the
+    3×3 2-pair task at n = 40, −0.02 at n = 200). The interval is the Gaussian estimator's basic
+    bootstrap on the normalised data (``n_bootstrap=0`` gives none).
     """
 
     def __init__(

@@ -82,7 +82,9 @@ class DiscreteEstimator:
         cx, cy = paired_labels(x, y)
         value, lower, upper, info = discrete_mi(contingency(cx, cy), self.correction, self.confidence)
         interval = "asymptotic normal" if self.confidence is not None else None
-        return Estimate(value, lower, upper, {"n": cx.size, **info, "interval": interval, "confidence": self.confidence})
+        return Estimate(
+            value, lower, upper, {"n": cx.size, **info, "interval": interval, "confidence": self.confidence}
+        )
 
 
 @hookimpl

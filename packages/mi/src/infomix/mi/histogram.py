@@ -69,7 +69,9 @@ class HistogramEstimator:
         table = contingency(bin_codes(xm, bins, self.strategy), bin_codes(ym, bins, self.strategy))
         value, lower, upper, info = discrete_mi(table, self.correction, self.confidence)
         interval = "asymptotic normal" if self.confidence is not None else None
-        return Estimate(value, lower, upper, {"n": n, "bins": bins, **info, "interval": interval, "confidence": self.confidence})
+        return Estimate(
+            value, lower, upper, {"n": n, "bins": bins, **info, "interval": interval, "confidence": self.confidence}
+        )
 
 
 @hookimpl

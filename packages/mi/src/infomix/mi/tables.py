@@ -70,7 +70,9 @@ def _read_csv(path: Path) -> tuple[list[str], np.ndarray]:
     return header, values
 
 
-def _read_parquet(path: Path, x_items: list[str], y_items: list[str]) -> tuple[list[str], list[str], list[str], np.ndarray]:
+def _read_parquet(
+    path: Path, x_items: list[str], y_items: list[str]
+) -> tuple[list[str], list[str], list[str], np.ndarray]:
     """Read only the needed columns: the x and y items as column names, the names read and their values."""
     try:
         import pyarrow.parquet as pq
@@ -105,6 +107,7 @@ def load_xy(path: str | Path, x_spec: str, y_spec: str) -> tuple[np.ndarray, np.
         with np.load(path, allow_pickle=False) as archive:
             arrays = {k: archive[k] for k in archive.files}
         if all(item in arrays for item in x_items + y_items):  # items name arrays of the archive
+
             def stack(items: list[str]) -> np.ndarray:
                 parts = [arrays[i].reshape(arrays[i].shape[0], -1) for i in items]
                 return np.concatenate(parts, axis=1).astype(float)
@@ -112,7 +115,8 @@ def load_xy(path: str | Path, x_spec: str, y_spec: str) -> tuple[np.ndarray, np.
             return stack(x_items), stack(y_items), x_items, y_items
         if len(arrays) != 1:
             raise ColumnError(
-                f"--x/--y: {path.name} holds arrays {', '.join(arrays)}; name arrays of it, or use a file with one array"
+                f"--x/--y: {path.name} holds arrays {', '.join(arrays)}; "
+                "name arrays of it, or use a file with one array"
             )
         values = next(iter(arrays.values()))
         values = values[:, None] if values.ndim == 1 else values

@@ -109,7 +109,9 @@ class MultinormalTask:
 def student_entropy_term(k: int, dof: float) -> float:
     """Differential entropy of a standard k-dimensional Student-t with `dof` degrees of freedom (unit dispersion)."""
     a = (dof + k) / 2.0
-    return float(-gammaln(a) + gammaln(dof / 2.0) + 0.5 * k * math.log(dof * math.pi) + a * (digamma(a) - digamma(dof / 2.0)))
+    return float(
+        -gammaln(a) + gammaln(dof / 2.0) + 0.5 * k * math.log(dof * math.pi) + a * (digamma(a) - digamma(dof / 2.0))
+    )
 
 
 class StudentTask:
@@ -199,7 +201,9 @@ class TransformedTask:
     wiggly: coordinatewise increasing; spiral: a norm-keeping rotation in the first two coordinates).
     """
 
-    def __init__(self, base: Any = "1v1-normal-0.75", transform_x: str = "half-cube", transform_y: str | None = None) -> None:
+    def __init__(
+        self, base: Any = "1v1-normal-0.75", transform_x: str = "half-cube", transform_y: str | None = None
+    ) -> None:
         self.base = task(base) if isinstance(base, str) else base
         self.transform_x, self.transform_y = transform_x, transform_x if transform_y is None else transform_y
         for name in (self.transform_x, self.transform_y):
