@@ -87,3 +87,9 @@ def test_bad_input():
         DiscreteEstimator().estimate([0, 1, 1], [0, 1])
     with pytest.raises(ValueError, match="x has constant column"):
         HistogramEstimator().estimate(np.ones(30), np.arange(30.0))
+
+
+def test_histogram_in_many_dimensions_does_not_overflow_cell_labels():
+    x, y = task("25v25-normal-dense-0.5").sample(400, seed=6)  # 2 bins per coordinate: 2**50 possible cells
+    r = HistogramEstimator().estimate(x, y)
+    assert r.info["bins"] == 2 and r.info["cells"] <= 400 and r.value > 0

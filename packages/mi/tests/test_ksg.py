@@ -113,3 +113,9 @@ def test_bad_parameters():
         KSGEstimator(variant=3)
     with pytest.raises(ValueError, match="interval"):
         KSGEstimator(interval="jackknife")
+
+
+def test_exact_reference_refuses_huge_inputs():
+    x = np.random.default_rng(0).standard_normal((20_000, 1))
+    with pytest.raises(ValueError, match="exact=True builds"):
+        ksg_counts_exact(x, x, 3, 1)

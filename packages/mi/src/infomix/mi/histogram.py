@@ -29,7 +29,8 @@ def bin_codes(array: np.ndarray, bins: int, strategy: str) -> np.ndarray:
     else:
         lo, hi = array.min(axis=0), array.max(axis=0)
         per_column = np.minimum(((array - lo) / (hi - lo) * bins).astype(np.int64), bins - 1)
-    return np.ravel_multi_index(per_column.T.astype(np.int64), (bins,) * array.shape[1])
+    _, codes = np.unique(per_column, axis=0, return_inverse=True)  # no bins**d overflow in many dimensions
+    return codes.reshape(-1)
 
 
 class HistogramEstimator:

@@ -55,6 +55,8 @@ def _chebyshev(a: np.ndarray) -> np.ndarray:
 def ksg_counts_exact(x: np.ndarray, y: np.ndarray, k: int, variant: int) -> tuple[np.ndarray, np.ndarray]:
     """The same counts from the full n×n distance matrices: the O(n²) reference, written from the definition."""
     n = x.shape[0]
+    if n * n * max(x.shape[1], y.shape[1]) > 3e8:
+        raise ValueError(f"exact=True builds n×n×d distance arrays, too large for n={n}; use the KD-tree path")
     dx, dy = _chebyshev(x), _chebyshev(y)
     dz = np.maximum(dx, dy)
     np.fill_diagonal(dz, np.inf)
