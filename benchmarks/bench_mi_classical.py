@@ -183,6 +183,7 @@ def write_atomically(path: Path, data: dict) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
     with os.fdopen(fd, "w") as handle:
         json.dump(data, handle, indent=1)
+    os.chmod(tmp, 0o644)
     os.replace(tmp, path)
 
 

@@ -70,3 +70,29 @@ def test_bad_input():
         MINEEstimator().estimate(*task("1v1-normal-0.75").sample(200, seed=0))
     with pytest.raises(ValueError, match="valid_fraction"):
         MINEEstimator(valid_fraction=1.0)
+
+
+@pytest.mark.cuda
+def test_trains_on_cuda_like_on_cpu():
+    if not torch.cuda.is_available():
+        pytest.skip("needs a CUDA device")
+    t = task("1v1-normal-0.75")
+    x, y = t.sample(2000, seed=6)
+    gpu = InfoNCEEstimator(**SMALL, device="cuda").estimate(x, y)
+    cpu = InfoNCEEstimator(**SMALL).estimate(x, y)
+    assert gpu.value == pytest.approx(t.mutual_information, abs=0.1)
+    assert gpu.value == pytest.approx(cpu.value, abs=0.08)
+
+
+def test_progress_bar_reports_held_out_value(monkeypatch):
+    from infomix.mi import neural
+
+    seen = []
+    original = neural._Bar.update
+    monkeypatch.setattr(
+        neural._Bar, "update", lambda self, step, value: (seen.append((step, value)), original(self, step, value))
+    )
+    x, y = task("1v1-normal-0.75").sample(600, seed=7)
+    r = MINEEstimator(**{**SMALL, "max_steps": 100, "eval_every": 25}, progress=True).estimate(x, y)
+    assert [s for s, _ in seen] == list(range(25, r.info["steps"] + 1, 25))
+    assert all(math.isfinite(v) for _, v in seen)
