@@ -1,8 +1,8 @@
 """Neural variational MI estimators on a few tasks with known MI: error and time per estimate (training included).
 
 Run: python benchmarks/bench_mi_neural.py [--smoke]. Writes benchmarks/results/mi_neural.json atomically.
-Default settings of each estimator (separable critic, Adam 5e-4, batch 128, held-out early stopping)
-except max_steps; torch threads as set by --threads.
+Default settings of each estimator (separable critic, Adam 1e-3, batch 128, early stopping after 10 held-out
+evaluations without improvement) except max_steps; torch threads as set by --threads.
 """
 
 from __future__ import annotations

@@ -44,10 +44,10 @@ class VariationalEstimator:
         hidden: tuple[int, ...] = (128, 128),
         embed_dim: int = 32,
         batch_size: int = 128,
-        lr: float = 5e-4,
+        lr: float = 1e-3,
         max_steps: int = 3000,
         eval_every: int = 100,
-        patience: int = 5,
+        patience: int = 10,
         valid_fraction: float = 0.3,
         ema_decay: float = 0.9,
         tau: float = 5.0,
@@ -183,19 +183,22 @@ def _progress(show: bool, total: int, label: str) -> _Bar:
 
 
 class MINEEstimator(VariationalEstimator):
-    """MINE (Belghazi et al. 2018): DV bound, gradient de-biased by a moving average of E_Q[e^T] (``ema_decay``)."""
+    """MINE (Belghazi et al. 2018): the DV bound, its gradient de-biased by a moving average of E_Q e^T.
+
+    The average of E_Q[e^T] over batches decays by ``ema_decay`` a step.
+    """
 
     bound = "mine"
 
 
 class DVEstimator(VariationalEstimator):
-    """Donsker–Varadhan bound E_P[T] − log E_Q[e^T] with the plain (biased) minibatch gradient."""
+    """Donsker–Varadhan bound E_P T − log E_Q e^T with the plain (biased) minibatch gradient."""
 
     bound = "dv"
 
 
 class NWJEstimator(VariationalEstimator):
-    """NWJ bound E_P[T] − E_Q[e^(T−1)] (Nguyen, Wainwright & Jordan 2010): unbiased, high variance at high MI."""
+    """NWJ bound E_P T − E_Q e^(T−1) (Nguyen, Wainwright & Jordan 2010): unbiased, high variance at high MI."""
 
     bound = "nwj"
 

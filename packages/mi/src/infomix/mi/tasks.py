@@ -221,7 +221,7 @@ class TransformedTask:
 
 
 class DiscreteTask:
-    """x, y integer labels drawn from the joint probability table `joint` [K_x, K_y]; MI by its definition."""
+    """x, y integer labels drawn from the joint probability table `joint` (K_x × K_y); MI by its definition."""
 
     def __init__(self, joint: Any = ((0.45, 0.05), (0.05, 0.45))) -> None:
         p = np.asarray(joint, dtype=float)
@@ -245,7 +245,7 @@ class DiscreteTask:
 
 
 class LabelGaussianTask:
-    """x a label drawn with probabilities `weights`, y | x ~ N(means[x], sigma²) in one dimension.
+    """x a label drawn with probabilities `weights`, y | x normal with mean means_x and sd sigma, in one dimension.
 
     I = h(y) − ½·log(2πeσ²), h(y) of the Gaussian mixture by numerical integration.
     """
