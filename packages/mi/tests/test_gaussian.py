@@ -75,8 +75,8 @@ def test_bias_correction_removes_small_sample_bias():
 def test_estimate_function_units_and_torch_input():
     torch = pytest.importorskip("torch")
     x, y = GaussianTask(dim=2, rho=0.6).sample(3000, seed=5)
-    nats = estimate(torch.from_numpy(x), torch.from_numpy(y), n_bootstrap=0)
-    bits = estimate(x, y, bits=True, n_bootstrap=0)
+    nats = estimate(torch.from_numpy(x), torch.from_numpy(y), estimator="gaussian", n_bootstrap=0)
+    bits = estimate(x, y, estimator="gaussian", bits=True, n_bootstrap=0)
     assert bits.unit == "bits"
     assert bits.value == pytest.approx(nats.value / math.log(2))
 

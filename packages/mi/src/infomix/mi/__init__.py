@@ -1,7 +1,45 @@
 """Mutual-information estimation: one interface, `estimate(x, y) -> Estimate`, in nats."""
 
-from infomix.mi.estimate import Estimate, estimate
+from infomix.mi.copula import GaussianCopulaEstimator
+from infomix.mi.discrete import DiscreteEstimator
+from infomix.mi.estimate import Estimate, MIEstimator, default_estimator, estimate
 from infomix.mi.gaussian import GaussianEstimator
-from infomix.mi.tasks import GaussianTask
+from infomix.mi.histogram import HistogramEstimator
+from infomix.mi.ksg import KSG2Estimator, KSGEstimator
+from infomix.mi.mixed import DiscreteContinuousEstimator
+from infomix.mi.tasks import (
+    NAMED_TASKS,
+    AdditiveUniformTask,
+    DiscreteTask,
+    GaussianTask,
+    LabelGaussianTask,
+    MITask,
+    MultinormalTask,
+    StudentTask,
+    TransformedTask,
+    task,
+)
 
-__all__ = ["Estimate", "GaussianEstimator", "GaussianTask", "estimate"]
+__all__ = [
+    "NAMED_TASKS",
+    "AdditiveUniformTask",
+    "DiscreteContinuousEstimator",
+    "DiscreteEstimator",
+    "DiscreteTask",
+    "Estimate",
+    "GaussianCopulaEstimator",
+    "GaussianEstimator",
+    "GaussianTask",
+    "HistogramEstimator",
+    "KSG2Estimator",
+    "KSGEstimator",
+    "LabelGaussianTask",
+    "MIEstimator",
+    "MITask",
+    "MultinormalTask",
+    "StudentTask",
+    "TransformedTask",
+    "default_estimator",
+    "estimate",
+    "task",
+]

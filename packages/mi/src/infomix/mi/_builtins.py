@@ -1,3 +1,13 @@
 """The built-in plugin modules of infomix-mi, each also an entry point in group `infomix`."""
 
-DEFAULT_PLUGINS = ("infomix.mi.gaussian", "infomix.mi.tasks")
+DEFAULT_PLUGINS = (
+    "infomix.mi.gaussian",
+    "infomix.mi.copula",
+    "infomix.mi.histogram",
+    "infomix.mi.discrete",
+    "infomix.mi.ksg",
+    "infomix.mi.mixed",
+    "infomix.mi.neural",
+    "infomix.mi.tasks",
+    "infomix.mi.cli",
+)

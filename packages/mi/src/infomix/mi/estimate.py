@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 NATS_PER_BIT = math.log(2.0)
 
@@ -32,12 +33,52 @@ class Estimate:
         return {"value": self.value, "lower": self.lower, "upper": self.upper, "unit": self.unit, "info": self.info}
 
 
-DEFAULT_ESTIMATOR = "gaussian"
+@runtime_checkable
+class MIEstimator(Protocol):
+    """What an `mi.estimator` component is: anything with `estimate(x, y) -> Estimate` (nats)."""
+
+    def estimate(self, x: Any, y: Any) -> Estimate: ...
 
 
-def estimate(x: Any, y: Any, *, estimator: str = DEFAULT_ESTIMATOR, bits: bool = False, **params: Any) -> Estimate:
-    """Estimate I(x; y) with the registered `mi.estimator` named `estimator` (nats, or bits on request)."""
+# Most accurate first: `estimate()` and `infomix mi estimate` use the first one that is registered.
+PREFERRED_ESTIMATORS = ("learned", "ksg", "copula", "gaussian")
+DEFAULT_ESTIMATOR = "gaussian"  # kept for compatibility; `default_estimator()` is what is used
+
+
+def default_estimator() -> str:
+    """The most accurate registered estimator (see PREFERRED_ESTIMATORS)."""
     from infomix.core import get_registry
 
-    result: Estimate = get_registry().create("mi.estimator", estimator, **params).estimate(x, y)
+    registry = get_registry()
+    for name in PREFERRED_ESTIMATORS:
+        if f"mi.estimator:{name}" in registry:
+            return name
+    available = [c.name for c in registry.components("mi.estimator")]
+    if not available:
+        raise LookupError("no mi.estimator is registered: is infomix-mi installed?")
+    return available[0]
+
+
+def estimate(x: Any, y: Any, *, estimator: str | None = None, bits: bool = False, **params: Any) -> Estimate:
+    """Estimate I(x; y) with the registered `mi.estimator` named `estimator` (nats, or bits on request).
+
+    `x` and `y` are numpy arrays or torch tensors of shape [n, d_x] and [n, d_y] (1-D is one column);
+    `params` go to the estimator's constructor. With no `estimator` the most accurate registered one is
+    used. `info` gains `estimator`, `n` and `seconds` (wall time of the estimate).
+    """
+    from infomix.core import get_registry
+
+    name = estimator or default_estimator()
+    component = get_registry().create("mi.estimator", name, **params)
+    start = time.perf_counter()
+    result: Estimate = component.estimate(x, y)
+    seconds = time.perf_counter() - start
+    info = {"estimator": name, **result.info, "seconds": seconds}
+    info.setdefault("n", _rows(x))
+    result = replace(result, info=info)
     return result.to_bits() if bits else result
+
+
+def _rows(x: Any) -> int | None:
+    shape = getattr(x, "shape", None)
+    return int(shape[0]) if shape else None

@@ -47,7 +47,7 @@ class GaussianEstimator:
     """
 
     def __init__(
-        self, bias_correction: bool = True, n_bootstrap: int = 200, confidence: float = 0.95, seed: int = 0
+        self, bias_correction: bool = True, n_bootstrap: int = 200, confidence: float = 0.9, seed: int = 0
     ) -> None:
         if n_bootstrap < 0:
             raise ValueError(f"n_bootstrap must be >= 0, got {n_bootstrap}")
@@ -88,7 +88,13 @@ class GaussianEstimator:
             lower, upper = 2 * value - float(hi), 2 * value - float(lo)
             # MI is non-negative: clip the interval there (the bias-corrected value itself may dip below).
             lower, upper = max(min(lower, value), min(0.0, value)), max(upper, value)
-        info = {"n": n, "dim_x": dx, "dim_y": ym.shape[1], "interval": "basic bootstrap" if self.n_bootstrap else None}
+        info = {
+            "n": n,
+            "dim_x": dx,
+            "dim_y": ym.shape[1],
+            "interval": "basic bootstrap" if self.n_bootstrap else None,
+            "confidence": self.confidence if self.n_bootstrap else None,
+        }
         return Estimate(value, lower, upper, info)
 
 

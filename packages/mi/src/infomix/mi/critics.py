@@ -1,0 +1,49 @@
+"""Critic networks T(x, y) that score every (x_i, y_j) pair of a batch: joint (concatenated) or separable."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+
+def mlp(d_in: int, hidden: Sequence[int], d_out: int) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    for width in hidden:
+        layers += [nn.Linear(d_in, width), nn.ReLU()]
+        d_in = width
+    layers.append(nn.Linear(d_in, d_out))
+    return nn.Sequential(*layers)
+
+
+class JointCritic(nn.Module):
+    """T(x, y) = MLP([x, y]); scores all b² pairs of a batch (the most expressive, b² forward rows)."""
+
+    def __init__(self, dim_x: int, dim_y: int, hidden: Sequence[int] = (256, 256)) -> None:
+        super().__init__()
+        self.net = mlp(dim_x + dim_y, hidden, 1)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        b = x.shape[0]
+        pairs = torch.cat([x[:, None, :].expand(b, b, -1), y[None, :, :].expand(b, b, -1)], dim=-1)
+        return self.net(pairs).squeeze(-1)
+
+
+class SeparableCritic(nn.Module):
+    """T(x, y) = g(x)·h(y) with g, h MLPs into `embed_dim` dimensions: 2b forward rows, one matmul."""
+
+    def __init__(self, dim_x: int, dim_y: int, hidden: Sequence[int] = (256, 256), embed_dim: int = 32) -> None:
+        super().__init__()
+        self.g, self.h = mlp(dim_x, hidden, embed_dim), mlp(dim_y, hidden, embed_dim)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return self.g(x) @ self.h(y).T
+
+
+def make_critic(kind: str, dim_x: int, dim_y: int, hidden: Sequence[int], embed_dim: int) -> nn.Module:
+    if kind == "joint":
+        return JointCritic(dim_x, dim_y, hidden)
+    if kind == "separable":
+        return SeparableCritic(dim_x, dim_y, hidden, embed_dim)
+    raise ValueError(f"critic must be 'joint' or 'separable', got {kind!r}")
