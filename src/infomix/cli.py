@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from infomix.core.errors import RegistryError
@@ -45,7 +46,7 @@ def list_components(kind: str | None, as_json: bool) -> None:
         return
     table = Table("component", "summary", "from")
     for c in components:
-        table.add_row(c.key, c.summary, c.distribution or c.provider)
+        table.add_row(escape(c.key), escape(c.summary), escape(c.distribution or c.provider))
     console.print(table)
     _warn_failed()
 
@@ -67,7 +68,8 @@ def info(key: str, as_json: bool) -> None:
     console.print(data["doc"], markup=False)
     table = Table("parameter", "type", "default")
     for p in data["params"]:
-        table.add_row(p["name"], p["type"], "(required)" if p["required"] else repr(p["default"]))
+        default = "(required)" if p["required"] else repr(p["default"])
+        table.add_row(escape(p["name"]), escape(p["type"]), escape(default))
     console.print(table)
 
 
@@ -85,7 +87,8 @@ def plugins(as_json: bool) -> None:
     for r in records:
         detail = r.error if r.status != "loaded" else ", ".join(r.components) or "(commands only)"
         style = {"loaded": "green", "failed": "red"}.get(r.status, "yellow")
-        table.add_row(r.name, f"{r.distribution or '-'} {r.version or ''}", f"[{style}]{r.status}[/{style}]", detail)
+        dist = escape(f"{r.distribution or '-'} {r.version or ''}")
+        table.add_row(escape(r.name), dist, f"[{style}]{r.status}[/{style}]", escape(detail or ""))
     console.print(table)
 
 
@@ -98,7 +101,7 @@ def kinds(as_json: bool) -> None:
         return
     table = Table("kind", "contract")
     for kind, doc in KINDS.items():
-        table.add_row(kind, doc)
+        table.add_row(kind, escape(doc))
     console.print(table)
 
 
