@@ -72,7 +72,9 @@ def run_shape(n: int, k: int, ms: list[int], group: int, args: argparse.Namespac
     has_int8pack = hasattr(torch.ops.aten, "_weight_int8pack_mm")
 
     # name -> (bytes per call, factory of one weight copy, call(x, w))
-    variants: dict[str, tuple[int, Callable[[], object], Callable[[torch.Tensor, object], torch.Tensor], torch.dtype]] = {
+    variants: dict[
+        str, tuple[int, Callable[[], object], Callable[[torch.Tensor, object], torch.Tensor], torch.dtype]
+    ] = {
         "fp32 F.linear": (n * k * 4, lambda: weight.clone(), lambda x, w: F.linear(x, w), torch.float32),
         "bf16 F.linear": (n * k * 2, lambda: weight.bfloat16(), lambda x, w: F.linear(x, w), torch.bfloat16),
     }
@@ -112,7 +114,7 @@ def run_shape(n: int, k: int, ms: list[int], group: int, args: argparse.Namespac
             x = xs[m].to(dtype)
             out = call(x, copies[0])
             err = ((out.double() - reference[m]).norm() / reference[m].norm()).item()
-            t, reps = median_ms(lambda x=x: call(x, nxt()), args.min_time)
+            t, reps = median_ms(lambda x=x, call=call, nxt=nxt: call(x, nxt()), args.min_time)
             times[(name, m)] = t
             rows.append(
                 {
@@ -121,7 +123,10 @@ def run_shape(n: int, k: int, ms: list[int], group: int, args: argparse.Namespac
                     "weight_GBps": round(nbytes / t / 1e6, 2), "rel_error_vs_float_weight": float(f"{err:.3g}"),
                 }
             )  # fmt: skip
-            print(f"N={n:6d} K={k} M={m:4d}  {name:36s} {t:9.3f} ms  {nbytes / t / 1e6:7.1f} GB/s  err {err:.2e}", flush=True)
+            print(
+                f"N={n:6d} K={k} M={m:4d}  {name:36s} {t:9.3f} ms  {nbytes / t / 1e6:7.1f} GB/s  err {err:.2e}",
+                flush=True,
+            )
         del copies, nxt
     for row in rows:
         m = row["M"]

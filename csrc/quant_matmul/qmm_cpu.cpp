@@ -62,6 +62,15 @@ void rows_scalar(const Problem& p, int64_t n0, int64_t n1) {
 
 namespace {
 
+// INFOMIX_QMM_ISA=scalar|avx2 caps the instruction set the kernels may use (tests compare the paths).
+int isa_cap() {
+  const char* cap = std::getenv("INFOMIX_QMM_ISA");
+  if (cap == nullptr || cap[0] == '\0') return 2;
+  if (std::strcmp(cap, "scalar") == 0) return 0;
+  if (std::strcmp(cap, "avx2") == 0) return 1;
+  return 2;
+}
+
 bool use_avx2() {
   static const bool supported = [] {
 #if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
@@ -70,17 +79,27 @@ bool use_avx2() {
     return false;
 #endif
   }();
-  // INFOMIX_QMM_SCALAR=1 forces the portable kernels (tests compare both paths).
-  const char* forced = std::getenv("INFOMIX_QMM_SCALAR");
-  return supported && !(forced != nullptr && forced[0] != '\0' && forced[0] != '0');
+  return supported && isa_cap() >= 1;
+}
+
+bool use_avx512() {
+  static const bool supported = [] {
+#if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
+    return avx512_compiled() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#else
+    return false;
+#endif
+  }();
+  return supported && isa_cap() >= 2;
 }
 
 // x [M, K] float32 in the element order the kernels expect (qmm_kernels.h): for 4-bit codes each full
-// 16-element block of a group becomes its 8 even elements followed by its 8 odd elements.
-at::Tensor permute_activations(const at::Tensor& x, int64_t bits, int64_t group_size) {
-  if (bits != 4 || group_size < 16) return x;
+// `width`-element block of a group becomes its even elements followed by its odd elements.
+at::Tensor permute_activations(const at::Tensor& x, int64_t bits, int64_t group_size, int64_t width) {
+  if (bits != 4 || group_size < width) return x;
   at::Tensor out = at::empty_like(x);
-  const int64_t M = x.size(0), K = x.size(1), nb = full_blocks(group_size);
+  const int64_t M = x.size(0), K = x.size(1), nb = group_size / width, half = width / 2;
   const float* src = x.data_ptr<float>();
   float* dst = out.data_ptr<float>();
   for (int64_t m = 0; m < M; ++m) {
@@ -88,13 +107,13 @@ at::Tensor permute_activations(const at::Tensor& x, int64_t bits, int64_t group_
     float* xd = dst + m * K;
     for (int64_t k0 = 0; k0 < K; k0 += group_size) {
       for (int64_t b = 0; b < nb; ++b) {
-        const int64_t k = k0 + 16 * b;
-        for (int i = 0; i < 8; ++i) {
+        const int64_t k = k0 + width * b;
+        for (int64_t i = 0; i < half; ++i) {
           xd[k + i] = xs[k + 2 * i];
-          xd[k + 8 + i] = xs[k + 2 * i + 1];
+          xd[k + half + i] = xs[k + 2 * i + 1];
         }
       }
-      std::memcpy(xd + k0 + 16 * nb, xs + k0 + 16 * nb, sizeof(float) * (group_size - 16 * nb));
+      std::memcpy(xd + k0 + width * nb, xs + k0 + width * nb, sizeof(float) * (group_size - width * nb));
     }
   }
   return out;
@@ -107,25 +126,35 @@ at::Tensor quant_matmul_cpu(const at::Tensor& x, const at::Tensor& qdata, const 
   const int64_t M = shape.M, K = shape.K, N = shape.N;
   at::Tensor y = at::empty({M, N}, x.options().dtype(at::kFloat));
   if (M > 0 && N > 0) {
-    const at::Tensor xf = permute_activations(x.reshape({M, K}).to(at::kFloat).contiguous(), bits, shape.group_size);
+    const bool avx2 = use_avx2();
+    // The AVX-512 kernel is used where it measured faster than AVX2 (Zen 4): 4-bit codes, groups ≤ 256.
+    const bool avx512_few = M <= 4 && bits == 4 && shape.group_size <= 256 && use_avx512();
+    const at::Tensor xf = permute_activations(x.reshape({M, K}).to(at::kFloat).contiguous(), bits, shape.group_size,
+                                              avx512_few ? 32 : 16);
     const at::Tensor q = qdata.contiguous();
     const at::Tensor s = scales.contiguous();
     const at::Tensor o = offsets.has_value() ? offsets->contiguous() : at::Tensor();
-    const Problem p{xf.data_ptr<float>(), M, K, N, q.data_ptr<uint8_t>(), q.size(1), s.data_ptr<float>(),
-                    o.defined() ? o.data_ptr<float>() : nullptr, shape.groups, shape.group_size, static_cast<int>(bits),
-                    y.data_ptr<float>(), N};
-    const bool avx2 = use_avx2();
+    Problem p{xf.data_ptr<float>(), M, K, N, q.data_ptr<uint8_t>(), q.size(1), s.data_ptr<float>(),
+              o.defined() ? o.data_ptr<float>() : nullptr, shape.groups, shape.group_size, static_cast<int>(bits),
+              y.data_ptr<float>(), N};
+    at::Tensor group_sums;
+    if ((avx2 || avx512_few) && M <= 4) {
+      group_sums = xf.view({M, shape.groups, shape.group_size}).sum(-1).contiguous();
+      p.x_group_sums = group_sums.data_ptr<float>();
+    }
     if (M <= kDecodeRows) {
       at::parallel_for(0, N, 16, [&](int64_t n0, int64_t n1) {
-        if (avx2) {
+        if (avx512_few) {
+          rows_few_avx512(p, n0, n1);
+        } else if (avx2) {
           rows_avx2(p, n0, n1);
         } else {
           rows_scalar(p, n0, n1);
         }
       });
     } else {
-      // Tiles of W rows small enough to stay in L2 once dequantised, multiplied by all of x.
-      const int64_t tile = std::max<int64_t>(8, std::min<int64_t>(128, (256 * 1024 / 4) / K / 8 * 8));
+      // Tiles of about 1 MiB of dequantised W rows (an L2's worth), each multiplied by all of x.
+      const int64_t tile = std::max<int64_t>(8, std::min<int64_t>(256, (1 << 20) / 4 / K / 8 * 8));
       const int64_t tiles = (N + tile - 1) / tile;
       at::parallel_for(0, tiles, 1, [&](int64_t t0, int64_t t1) {
         std::vector<float> w(tile * K);

@@ -61,7 +61,8 @@ def test_gradients_reach_the_input_and_bias_only() -> None:
     layer = QuantLinear.from_linear(nn.Linear(64, 10), 4, 32)
     x = torch.randn(3, 64, requires_grad=True)
     layer(x).pow(2).sum().backward()
-    assert x.grad is not None and layer.bias.grad is not None
+    assert x.grad is not None
+    assert layer.bias.grad is not None
     assert [name for name, _ in layer.named_parameters()] == ["bias"]
 
 
@@ -70,8 +71,9 @@ def test_quantize_swaps_matching_layers_by_name_and_type() -> None:
     model = _Model()
     swapped = quantize_(model, bits=8, group_size=32, exclude=["head"])
     assert swapped == ["layers.0.attn", "layers.0.up", "layers.0.down", "layers.1.attn", "layers.1.up", "layers.1.down"]
-    assert isinstance(model.head, nn.Linear) and not isinstance(model.head, QuantLinear)
-    assert isinstance(model.layers[1].up, QuantLinear) and model.layers[1].up.bias is None
+    assert not isinstance(model.head, QuantLinear)
+    assert isinstance(model.layers[1].up, QuantLinear)
+    assert model.layers[1].up.bias is None
 
     only_mlp = _Model()
     assert quantize_(only_mlp, 4, 32, include=["layers.*.up", "layers.*.down"]) == [
@@ -122,16 +124,16 @@ def test_state_dict_round_trip_into_a_fresh_model() -> None:
 
     mismatched = _Model()
     quantize_(mismatched, bits=8, group_size=32, symmetric=False, exclude=["head"])
-    with pytest.raises((RuntimeError, ValueError), match="size mismatch|saved with"):
+    with pytest.raises((RuntimeError, ValueError), match=r"size mismatch|saved with"):
         mismatched.load_state_dict(state)
 
 
 def test_bad_arguments_are_named() -> None:
     with pytest.raises(ValueError, match="group_size 48 does not divide in_features 64"):
         quantize_(nn.Sequential(nn.Linear(64, 8)), 4, 48)
-    with pytest.raises(TypeError, match="types must be nn.Linear subclasses"):
+    with pytest.raises(TypeError, match=r"types must be nn\.Linear subclasses"):
         quantize_(nn.Sequential(nn.Linear(64, 8)), 4, 32, types=(nn.Conv1d,))
-    with pytest.raises(TypeError, match="expects an nn.Linear"):
+    with pytest.raises(TypeError, match=r"expects an nn\.Linear"):
         QuantLinear.from_linear(nn.Conv1d(3, 3, 1))  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="bits must be one of"):
         QuantLinear(64, 8, bits=2)

@@ -52,11 +52,13 @@ def test_pack_error_is_within_half_a_step(bits: int, group_size: int | None, sym
     err = (dequantize(qw, torch.float64) - weight.double()).abs()
     assert bool((err <= step * (0.5 + 1e-5)).all()), f"worst error {(err / step).max().item():.4f} steps"
     codes = unpack(qw)
-    assert codes.dtype == torch.uint8 and tuple(codes.shape) == (n, k)
+    assert codes.dtype == torch.uint8
+    assert tuple(codes.shape) == (n, k)
     assert int(codes.max()) < 2**bits
     if symmetric:
         assert int(codes.min()) >= 1  # codes − 2^(bits−1) lie in [−qmax, qmax]
-    assert qw.scales.shape == (n, k // g) and (qw.offsets is None) == symmetric
+    assert qw.scales.shape == (n, k // g)
+    assert (qw.offsets is None) == symmetric
 
 
 @pytest.mark.parametrize("bits", [4, 8])
@@ -162,21 +164,28 @@ def test_matches_float64_reference(bits: int, group_size: int | None, symmetric:
     for leading in [(1,), (5,), (2, 8), (16,), (3, 11)]:  # M = 1, 5, 16, 16, 33: decode and tiled paths
         x = torch.randn(*leading, k).to(dtype)
         y = quant_matmul(x, qw, bias)
-        assert y.dtype == dtype and tuple(y.shape) == (*leading, n)
+        assert y.dtype == dtype
+        assert tuple(y.shape) == (*leading, n)
         _assert_close(y, *_expected(x, qw, bias))
 
 
 @pytest.mark.skipif(not COMPILED, reason="compiled kernels not built")
 @pytest.mark.parametrize("bits", [4, 8])
 @pytest.mark.parametrize("m", [1, 3, 9, 16, 40])
-def test_portable_kernel_agrees_with_vectorised_kernel(bits: int, m: int, monkeypatch: pytest.MonkeyPatch) -> None:
-    qw = pack(torch.randn(45, 240), bits, 80, symmetric=False)
-    x = torch.randn(m, 240)
-    fast = quant_matmul(x, qw)
-    monkeypatch.setenv("INFOMIX_QMM_SCALAR", "1")
-    portable = quant_matmul(x, qw)
-    _assert_close(portable, *_expected(x, qw, None))
-    torch.testing.assert_close(fast, portable, rtol=1e-5, atol=1e-5)
+@pytest.mark.parametrize("group_size", [80, 64, 96])
+def test_every_instruction_set_path_agrees(bits: int, m: int, group_size: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    # INFOMIX_QMM_ISA caps the kernels at scalar / AVX2; unset, the widest the CPU supports runs.
+    qw = pack(torch.randn(45, 960), bits, group_size, symmetric=False)
+    x = torch.randn(m, 960)
+    expected = _expected(x, qw, None)
+    results = {}
+    for isa in ("", "avx2", "scalar"):
+        monkeypatch.setenv("INFOMIX_QMM_ISA", isa)
+        results[isa] = quant_matmul(x, qw)
+        _assert_close(results[isa], *expected)
+    tol = 2 * expected[1]
+    _assert_close(results[""], results["scalar"].double(), tol)
+    _assert_close(results["avx2"], results["scalar"].double(), tol)
 
 
 def test_reference_context_and_kernel_agree() -> None:
@@ -249,7 +258,8 @@ def test_nan_in_x_stays_in_its_row_and_empty_batches_work() -> None:
     x = torch.randn(4, 64)
     x[2, 5] = float("nan")
     y = quant_matmul(x, qw)
-    assert bool(torch.isnan(y[2]).all()) and bool(torch.isfinite(y[[0, 1, 3]]).all())
+    assert bool(torch.isnan(y[2]).all())
+    assert bool(torch.isfinite(y[[0, 1, 3]]).all())
     assert tuple(quant_matmul(torch.randn(0, 64), qw).shape) == (0, 11)
 
 

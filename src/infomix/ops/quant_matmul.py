@@ -9,9 +9,7 @@ import torch
 
 from infomix.ops import _library
 
-QUANT_MATMUL_SCHEMA = (
-    "(Tensor x, Tensor qdata, Tensor scales, Tensor? offsets, int bits, Tensor? bias=None) -> Tensor"
-)
+QUANT_MATMUL_SCHEMA = "(Tensor x, Tensor qdata, Tensor scales, Tensor? offsets, int bits, Tensor? bias=None) -> Tensor"
 SUPPORTED_BITS = (4, 8)
 ACTIVATION_DTYPES = (torch.float32, torch.bfloat16, torch.float16)
 
@@ -106,21 +104,15 @@ def _check_format(
     if k % group_size:
         raise ValueError(f"group_size {group_size} must divide in_features {k}")
     if qdata.dtype != torch.uint8 or tuple(qdata.shape) != (n, k * bits // 8):
-        raise ValueError(
-            f"qdata must be uint8 of shape {(n, k * bits // 8)}, got {qdata.dtype} {tuple(qdata.shape)}"
-        )
+        raise ValueError(f"qdata must be uint8 of shape {(n, k * bits // 8)}, got {qdata.dtype} {tuple(qdata.shape)}")
     groups = k // group_size
     if scales.dtype != torch.float32 or tuple(scales.shape) != (n, groups):
         raise ValueError(f"scales must be float32 of shape {(n, groups)}, got {scales.dtype} {tuple(scales.shape)}")
     if offsets is not None and (offsets.dtype != torch.float32 or offsets.shape != scales.shape):
-        raise ValueError(
-            f"offsets must be float32 of shape {(n, groups)}, got {offsets.dtype} {tuple(offsets.shape)}"
-        )
+        raise ValueError(f"offsets must be float32 of shape {(n, groups)}, got {offsets.dtype} {tuple(offsets.shape)}")
 
 
-def pack(
-    weight: torch.Tensor, bits: int = 4, group_size: int | None = 128, symmetric: bool = True
-) -> QuantizedWeight:
+def pack(weight: torch.Tensor, bits: int = 4, group_size: int | None = 128, symmetric: bool = True) -> QuantizedWeight:
     """Round-to-nearest quantisation of `weight` [N, K] with one scale per `group_size` inputs (None: per row).
 
     Symmetric: scale = max|w| / (2^(bits−1) − 1), codes q − 2^(bits−1) in [−(2^(bits−1) − 1), 2^(bits−1) − 1].
