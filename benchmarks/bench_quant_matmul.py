@@ -6,6 +6,7 @@ the weight bytes (codes + scales) read per call divided by the time. Writes benc
 
     python benchmarks/bench_quant_matmul.py            # K=N=4096 and N=11008×K=4096, M ∈ {1, 4, 16, 128}
     python benchmarks/bench_quant_matmul.py --smoke    # tiny shapes, seconds
+    python benchmarks/bench_quant_matmul.py --threads 1 --clock cpu   # on a shared machine: CPU time of one thread
 """
 
 from __future__ import annotations
@@ -29,15 +30,21 @@ RESULTS = Path(__file__).resolve().parent / "results" / "quant_matmul.json"
 ROTATION_BYTES = 256 * 2**20
 
 
-def median_ms(fn: Callable[[], object], min_time: float, min_reps: int = 5, max_reps: int = 200) -> tuple[float, int]:
+CLOCKS = {"wall": time.perf_counter, "cpu": time.thread_time}
+
+
+def median_ms(
+    fn: Callable[[], object], min_time: float, clock: Callable[[], float], min_reps: int = 5, max_reps: int = 200
+) -> tuple[float, int]:
+    """Median time of one call; `clock` is wall time or (single-threaded runs) this thread's CPU time."""
     for _ in range(2):
         fn()
     times: list[float] = []
     start = time.perf_counter()
     while len(times) < min_reps or (time.perf_counter() - start < min_time and len(times) < max_reps):
-        t0 = time.perf_counter()
+        t0 = clock()
         fn()
-        times.append(time.perf_counter() - t0)
+        times.append(clock() - t0)
     return statistics.median(times) * 1e3, len(times)
 
 
@@ -114,7 +121,7 @@ def run_shape(n: int, k: int, ms: list[int], group: int, args: argparse.Namespac
             x = xs[m].to(dtype)
             out = call(x, copies[0])
             err = ((out.double() - reference[m]).norm() / reference[m].norm()).item()
-            t, reps = median_ms(lambda x=x, call=call, nxt=nxt: call(x, nxt()), args.min_time)
+            t, reps = median_ms(lambda x=x, call=call, nxt=nxt: call(x, nxt()), args.min_time, CLOCKS[args.clock])
             times[(name, m)] = t
             rows.append(
                 {
@@ -146,7 +153,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--min-time", type=float, default=0.6, help="seconds of repeats per case")
     parser.add_argument("--aten-fp32-max-m", type=int, default=16)
     parser.add_argument("--rotation-bytes", type=int, default=ROTATION_BYTES)
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    parser.add_argument(
+        "--clock",
+        choices=sorted(CLOCKS),
+        default="wall",
+        help="wall time, or this thread's CPU time (with --threads 1; robust on a shared machine)",
+    )
     args = parser.parse_args(argv)
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    if args.clock == "cpu" and torch.get_num_threads() != 1:
+        parser.error("--clock cpu measures one thread's CPU time: use it with --threads 1")
     if args.smoke:
         shapes, ms = [(256, 256)], [1, 16]
         args.group_size, args.min_time, args.rotation_bytes = 64, 0.02, 2**20
@@ -171,6 +189,7 @@ def main(argv: list[str] | None = None) -> int:
         "group_size_int4": args.group_size,
         "rotation_bytes": args.rotation_bytes,
         "timing": f"median of ≥5 repeats over ≥{args.min_time} s per case, after 2 warm-up calls",
+        "clock": "thread CPU time (time.thread_time)" if args.clock == "cpu" else "wall time (time.perf_counter)",
         "load_average_before_after": [round(load_before[0], 2), round(os.getloadavg()[0], 2)],
         "seconds": round(time.time() - started, 1),
         "rows": rows,

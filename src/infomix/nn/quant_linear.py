@@ -9,7 +9,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from infomix.ops.quant_matmul import QuantizedWeight, pack, quant_matmul
+from infomix.ops.quant_matmul import SUPPORTED_BITS, QuantizedWeight, pack, quant_matmul
+
+
+def _zero_code(bits: int) -> int:
+    """The byte whose codes dequantise to zero in a symmetric weight (both nibbles 8 for 4-bit codes)."""
+    return 0x88 if bits == 4 else 128
 
 
 class QuantLinear(nn.Module):
@@ -33,13 +38,22 @@ class QuantLinear(nn.Module):
     ) -> None:
         super().__init__()
         group = in_features if group_size is None else group_size
-        # An all-zero placeholder that pack() validates the shapes of; load_state_dict or from_linear fills it.
-        placeholder = pack(torch.zeros(out_features, in_features, device=device), bits, group, symmetric)
+        if bits not in SUPPORTED_BITS:
+            raise ValueError(f"bits must be one of {SUPPORTED_BITS}, got {bits}")
+        if group < 1 or in_features % group or (bits == 4 and group % 2):
+            raise ValueError(
+                f"group_size must divide in_features {in_features} (and be even for 4-bit codes), got {group_size}"
+            )
         self.in_features, self.out_features = in_features, out_features
         self.bits, self.group_size, self.symmetric = bits, group, symmetric
-        self.register_buffer("qdata", placeholder.qdata)
-        self.register_buffer("scales", placeholder.scales)
-        self.register_buffer("offsets", placeholder.offsets)
+        # Placeholders (a zero weight) until from_linear, load_quantized or load_state_dict fills them.
+        groups = in_features // group
+        self.register_buffer(
+            "qdata",
+            torch.full((out_features, in_features * bits // 8), _zero_code(bits), dtype=torch.uint8, device=device),
+        )
+        self.register_buffer("scales", torch.ones(out_features, groups, device=device))
+        self.register_buffer("offsets", None if symmetric else torch.zeros(out_features, groups, device=device))
         self.bias = nn.Parameter(torch.zeros(out_features, device=device, dtype=bias_dtype)) if bias else None
 
     @classmethod
