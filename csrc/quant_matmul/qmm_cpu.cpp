@@ -62,13 +62,10 @@ void rows_scalar(const Problem& p, int64_t n0, int64_t n1) {
 
 namespace {
 
-// INFOMIX_QMM_ISA=scalar|avx2 caps the instruction set the kernels may use (tests compare the paths).
-int isa_cap() {
+// INFOMIX_QMM_ISA=scalar caps the kernels at portable C++ (tests compare the paths).
+bool scalar_forced() {
   const char* cap = std::getenv("INFOMIX_QMM_ISA");
-  if (cap == nullptr || cap[0] == '\0') return 2;
-  if (std::strcmp(cap, "scalar") == 0) return 0;
-  if (std::strcmp(cap, "avx2") == 0) return 1;
-  return 2;
+  return cap != nullptr && std::strcmp(cap, "scalar") == 0;
 }
 
 bool use_avx2() {
@@ -79,19 +76,7 @@ bool use_avx2() {
     return false;
 #endif
   }();
-  return supported && isa_cap() >= 1;
-}
-
-bool use_avx512() {
-  static const bool supported = [] {
-#if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
-    return avx512_compiled() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-#else
-    return false;
-#endif
-  }();
-  return supported && isa_cap() >= 2;
+  return supported && !scalar_forced();
 }
 
 // x [M, K] float32 in the element order the kernels expect (qmm_kernels.h): for 4-bit codes each full
@@ -127,10 +112,7 @@ at::Tensor quant_matmul_cpu(const at::Tensor& x, const at::Tensor& qdata, const 
   at::Tensor y = at::empty({M, N}, x.options().dtype(at::kFloat));
   if (M > 0 && N > 0) {
     const bool avx2 = use_avx2();
-    // The AVX-512 kernel is used where it measured faster than AVX2 (Zen 4): 4-bit codes, groups ≤ 256.
-    const bool avx512_few = M <= 4 && bits == 4 && shape.group_size <= 256 && use_avx512();
-    const at::Tensor xf = permute_activations(x.reshape({M, K}).to(at::kFloat).contiguous(), bits, shape.group_size,
-                                              avx512_few ? 32 : 16);
+    const at::Tensor xf = permute_activations(x.reshape({M, K}).to(at::kFloat).contiguous(), bits, shape.group_size, 16);
     const at::Tensor q = qdata.contiguous();
     const at::Tensor s = scales.contiguous();
     const at::Tensor o = offsets.has_value() ? offsets->contiguous() : at::Tensor();
@@ -138,15 +120,13 @@ at::Tensor quant_matmul_cpu(const at::Tensor& x, const at::Tensor& qdata, const 
               o.defined() ? o.data_ptr<float>() : nullptr, shape.groups, shape.group_size, static_cast<int>(bits),
               y.data_ptr<float>(), N};
     at::Tensor group_sums;
-    if ((avx2 || avx512_few) && M <= 4) {
+    if (avx2 && M <= 4) {
       group_sums = xf.view({M, shape.groups, shape.group_size}).sum(-1).contiguous();
       p.x_group_sums = group_sums.data_ptr<float>();
     }
     if (M <= kDecodeRows) {
       at::parallel_for(0, N, 16, [&](int64_t n0, int64_t n1) {
-        if (avx512_few) {
-          rows_few_avx512(p, n0, n1);
-        } else if (avx2) {
+        if (avx2) {
           rows_avx2(p, n0, n1);
         } else {
           rows_scalar(p, n0, n1);

@@ -74,8 +74,9 @@ QMM_INLINE void block_step(const uint8_t* block, const float* xk, int64_t K, __m
 }
 
 // y[m0:m0+MC, n] for one weight row.
+// Groups [g0, g1) only; accumulate adds to y instead of overwriting it (K is walked in L1-sized chunks).
 template <int BITS, int MC>
-void row_pass(const Problem& p, int64_t n, int64_t m0) {
+void row_pass(const Problem& p, int64_t n, int64_t m0, int64_t g0, int64_t g1, bool accumulate) {
   constexpr int NA = MC <= 2 ? 4 : (MC <= 4 ? 2 : 1);
   __m256 acc[MC][NA];
   float tail[MC];
@@ -93,7 +94,7 @@ void row_pass(const Problem& p, int64_t n, int64_t m0) {
   const float* offsets = p.offsets ? p.offsets + n * p.groups : nullptr;
   const float* x = p.x + m0 * K;
   constexpr float kSymmetricZero = -static_cast<float>(1 << (BITS - 1));
-  for (int64_t g = 0; g < p.groups; ++g) {
+  for (int64_t g = g0; g < g1; ++g) {
     const float s = scales[g];
     const float o = offsets ? offsets[g] : kSymmetricZero * s;
     const __m256 vs = _mm256_set1_ps(s);
@@ -118,7 +119,8 @@ void row_pass(const Problem& p, int64_t n, int64_t m0) {
     __m256 total = acc[m][0];
 #pragma GCC unroll 4
     for (int a = 1; a < NA; ++a) total = _mm256_add_ps(total, acc[m][a]);
-    p.y[(m0 + m) * p.ldy + n] = horizontal_sum(total) + tail[m];
+    float& out = p.y[(m0 + m) * p.ldy + n];
+    out = (accumulate ? out : 0.f) + horizontal_sum(total) + tail[m];
   }
 }
 
@@ -137,7 +139,7 @@ QMM_INLINE void code_step(const uint8_t* block, const float* xk, int64_t K, __m2
 // through the precomputed group sums of x (y = Σ_g s_g·Σ q·x + o_g·Σ x), halving the work per weight.
 // NBC: blocks per group when known at compile time (common group sizes), 0 otherwise.
 template <int BITS, int MC, int NBC>
-void row_pass_grouped(const Problem& p, int64_t n, int64_t m0) {
+void row_pass_grouped(const Problem& p, int64_t n, int64_t m0, int64_t g0, int64_t g1, bool accumulate) {
   constexpr int NA = MC == 1 ? 4 : 2;
   __m256 acc[MC][NA];
   __m256 total[MC];
@@ -156,7 +158,7 @@ void row_pass_grouped(const Problem& p, int64_t n, int64_t m0) {
   const float* x = p.x + m0 * K;
   const float* xsum = p.x_group_sums + m0 * p.groups;
   constexpr float kSymmetricZero = -static_cast<float>(1 << (BITS - 1));
-  for (int64_t g = 0; g < p.groups; ++g) {
+  for (int64_t g = g0; g < g1; ++g) {
 #pragma GCC unroll 4
     for (int m = 0; m < MC; ++m) {
 #pragma GCC unroll 4
@@ -200,45 +202,58 @@ void row_pass_grouped(const Problem& p, int64_t n, int64_t m0) {
     }
   }
 #pragma GCC unroll 4
-  for (int m = 0; m < MC; ++m) p.y[(m0 + m) * p.ldy + n] = horizontal_sum(total[m]) + scalar[m];
+  for (int m = 0; m < MC; ++m) {
+    float& out = p.y[(m0 + m) * p.ldy + n];
+    out = (accumulate ? out : 0.f) + horizontal_sum(total[m]) + scalar[m];
+  }
 }
 
 template <int BITS, int MC>
-QMM_INLINE void grouped_for_size(const Problem& p, int64_t n) {
+QMM_INLINE void grouped_for_size(const Problem& p, int64_t n, int64_t g0, int64_t g1, bool accumulate) {
   switch (p.group_size) {
-    case 32: row_pass_grouped<BITS, MC, 2>(p, n, 0); break;
-    case 64: row_pass_grouped<BITS, MC, 4>(p, n, 0); break;
-    case 128: row_pass_grouped<BITS, MC, 8>(p, n, 0); break;
-    case 256: row_pass_grouped<BITS, MC, 16>(p, n, 0); break;
-    default: row_pass_grouped<BITS, MC, 0>(p, n, 0); break;
+    case 32: row_pass_grouped<BITS, MC, 2>(p, n, 0, g0, g1, accumulate); break;
+    case 64: row_pass_grouped<BITS, MC, 4>(p, n, 0, g0, g1, accumulate); break;
+    case 128: row_pass_grouped<BITS, MC, 8>(p, n, 0, g0, g1, accumulate); break;
+    case 256: row_pass_grouped<BITS, MC, 16>(p, n, 0, g0, g1, accumulate); break;
+    default: row_pass_grouped<BITS, MC, 0>(p, n, 0, g0, g1, accumulate); break;
   }
 }
 
 template <int BITS>
-void rows(const Problem& p, int64_t n0, int64_t n1) {
+void row_all_m(const Problem& p, int64_t n, int64_t g0, int64_t g1, bool accumulate) {
   if (p.x_group_sums != nullptr && p.M <= 4) {
-    for (int64_t n = n0; n < n1; ++n) {
-      switch (p.M) {
-        case 1: grouped_for_size<BITS, 1>(p, n); break;
-        case 2: grouped_for_size<BITS, 2>(p, n); break;
-        case 3: grouped_for_size<BITS, 3>(p, n); break;
-        default: grouped_for_size<BITS, 4>(p, n); break;
-      }
+    switch (p.M) {
+      case 1: grouped_for_size<BITS, 1>(p, n, g0, g1, accumulate); break;
+      case 2: grouped_for_size<BITS, 2>(p, n, g0, g1, accumulate); break;
+      case 3: grouped_for_size<BITS, 3>(p, n, g0, g1, accumulate); break;
+      default: grouped_for_size<BITS, 4>(p, n, g0, g1, accumulate); break;
     }
     return;
   }
-  for (int64_t n = n0; n < n1; ++n) {
-    for (int64_t m0 = 0; m0 < p.M; m0 += kRowsPerPass) {
-      switch (p.M - m0 >= kRowsPerPass ? kRowsPerPass : p.M - m0) {
-        case 1: row_pass<BITS, 1>(p, n, m0); break;
-        case 2: row_pass<BITS, 2>(p, n, m0); break;
-        case 3: row_pass<BITS, 3>(p, n, m0); break;
-        case 4: row_pass<BITS, 4>(p, n, m0); break;
-        case 5: row_pass<BITS, 5>(p, n, m0); break;
-        case 6: row_pass<BITS, 6>(p, n, m0); break;
-        case 7: row_pass<BITS, 7>(p, n, m0); break;
-        default: row_pass<BITS, 8>(p, n, m0); break;
-      }
+  for (int64_t m0 = 0; m0 < p.M; m0 += kRowsPerPass) {
+    switch (p.M - m0 >= kRowsPerPass ? kRowsPerPass : p.M - m0) {
+      case 1: row_pass<BITS, 1>(p, n, m0, g0, g1, accumulate); break;
+      case 2: row_pass<BITS, 2>(p, n, m0, g0, g1, accumulate); break;
+      case 3: row_pass<BITS, 3>(p, n, m0, g0, g1, accumulate); break;
+      case 4: row_pass<BITS, 4>(p, n, m0, g0, g1, accumulate); break;
+      case 5: row_pass<BITS, 5>(p, n, m0, g0, g1, accumulate); break;
+      case 6: row_pass<BITS, 6>(p, n, m0, g0, g1, accumulate); break;
+      case 7: row_pass<BITS, 7>(p, n, m0, g0, g1, accumulate); break;
+      default: row_pass<BITS, 8>(p, n, m0, g0, g1, accumulate); break;
+    }
+  }
+}
+
+// Blocks of weight rows × chunks of whole groups, so that the activations of a chunk stay in L1
+// while every row of the block streams past them.
+template <int BITS>
+void rows(const Problem& p, int64_t n0, int64_t n1) {
+  const int64_t chunk_groups = groups_per_chunk(p);
+  for (int64_t nb = n0; nb < n1; nb += kRowBlock) {
+    const int64_t ne = nb + kRowBlock < n1 ? nb + kRowBlock : n1;
+    for (int64_t g0 = 0; g0 < p.groups; g0 += chunk_groups) {
+      const int64_t g1 = g0 + chunk_groups < p.groups ? g0 + chunk_groups : p.groups;
+      for (int64_t n = nb; n < ne; ++n) row_all_m<BITS>(p, n, g0, g1, g0 > 0);
     }
   }
 }

@@ -12,7 +12,6 @@ namespace qmm {
 //            is stored "de-interleaved" (its 8 even elements, then its 8 odd elements) so that the
 //            low and high nibbles of 8 packed bytes meet their activations without shuffles; the tail
 //            of a group that is not a whole block stays in natural order. See permute_activations.
-//            (The AVX-512 kernel uses 32-element blocks: 16 even, then 16 odd elements.)
 //   qdata:   [N, row_bytes] uint8 codes; 8-bit: one code per byte; 4-bit: element 2i in the low nibble
 //            and element 2i+1 in the high nibble of byte i.
 //   scales:  [N, groups] float32; offsets: [N, groups] float32 or null.
@@ -47,12 +46,20 @@ void dequant_rows_avx2(const Problem& p, int64_t n0, int64_t n1, float* out);
 // Whether rows_avx2 / dequant_rows_avx2 were compiled with AVX2+FMA (they abort otherwise).
 bool avx2_compiled();
 
-// 1 ≤ M ≤ 4 with x_group_sums set and 4-bit x de-interleaved in 32-element blocks (not 16).
-void rows_few_avx512(const Problem& p, int64_t n0, int64_t n1);
-bool avx512_compiled();
-
 // Full 16-element blocks per group, and the natural-order tail.
 inline int64_t full_blocks(int64_t group_size) { return group_size / 16; }
+
+// Decode kernels walk kRowBlock weight rows at a time over K in chunks of whole groups whose
+// activations (all M rows) fit in about kChunkBytes, i.e. stay in L1 while the rows stream past.
+constexpr int64_t kRowBlock = 64;
+constexpr int64_t kChunkBytes = 24 * 1024;
+// Only the few-row kernels (M ≤ 4) chunk: with more rows the per-chunk reductions cost more than L1 reuse saves.
+inline int64_t groups_per_chunk(const Problem& p) {
+  if (p.M > 4) return p.groups;
+  const int64_t per_group = p.M * p.group_size * 4;
+  const int64_t g = per_group > 0 ? kChunkBytes / per_group : 1;
+  return g < 1 ? 1 : g;
+}
 
 }  // namespace qmm
 }  // namespace infomix
