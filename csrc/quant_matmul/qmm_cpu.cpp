@@ -120,7 +120,7 @@ at::Tensor quant_matmul_cpu(const at::Tensor& x, const at::Tensor& qdata, const 
               o.defined() ? o.data_ptr<float>() : nullptr, shape.groups, shape.group_size, static_cast<int>(bits),
               y.data_ptr<float>(), N};
     at::Tensor group_sums;
-    if (avx2 && M <= 4) {
+    if (avx2 && M <= kGroupedMaxRows) {
       group_sums = xf.view({M, shape.groups, shape.group_size}).sum(-1).contiguous();
       p.x_group_sums = group_sums.data_ptr<float>();
     }

@@ -135,8 +135,10 @@ QMM_INLINE void code_step(const uint8_t* block, const float* xk, int64_t K, __m2
   }
 }
 
-// Few activation rows: sum codes × x over a group, then apply that group's scale once and its offset
-// through the precomputed group sums of x (y = Σ_g s_g·Σ q·x + o_g·Σ x), halving the work per weight.
+// One or two activation rows: sum codes × x over a group, then apply that group's scale once and its
+// offset through the precomputed group sums of x (y = Σ_g s_g·Σ q·x + o_g·Σ x), halving the work per
+// weight. With more rows (kGroupedMaxRows) the accumulators and group totals no longer fit the 16 ymm
+// registers, and row_pass, which scales each unpacked weight once for all rows, is faster.
 // NBC: blocks per group when known at compile time (common group sizes), 0 otherwise.
 template <int BITS, int MC, int NBC>
 void row_pass_grouped(const Problem& p, int64_t n, int64_t m0, int64_t g0, int64_t g1, bool accumulate) {
@@ -209,24 +211,23 @@ void row_pass_grouped(const Problem& p, int64_t n, int64_t m0, int64_t g0, int64
 }
 
 template <int BITS, int MC>
-QMM_INLINE void grouped_for_size(const Problem& p, int64_t n, int64_t g0, int64_t g1, bool accumulate) {
+QMM_INLINE void grouped_for_size(const Problem& p, int64_t n, int64_t m0, int64_t g0, int64_t g1, bool accumulate) {
   switch (p.group_size) {
-    case 32: row_pass_grouped<BITS, MC, 2>(p, n, 0, g0, g1, accumulate); break;
-    case 64: row_pass_grouped<BITS, MC, 4>(p, n, 0, g0, g1, accumulate); break;
-    case 128: row_pass_grouped<BITS, MC, 8>(p, n, 0, g0, g1, accumulate); break;
-    case 256: row_pass_grouped<BITS, MC, 16>(p, n, 0, g0, g1, accumulate); break;
-    default: row_pass_grouped<BITS, MC, 0>(p, n, 0, g0, g1, accumulate); break;
+    case 32: row_pass_grouped<BITS, MC, 2>(p, n, m0, g0, g1, accumulate); break;
+    case 64: row_pass_grouped<BITS, MC, 4>(p, n, m0, g0, g1, accumulate); break;
+    case 128: row_pass_grouped<BITS, MC, 8>(p, n, m0, g0, g1, accumulate); break;
+    case 256: row_pass_grouped<BITS, MC, 16>(p, n, m0, g0, g1, accumulate); break;
+    default: row_pass_grouped<BITS, MC, 0>(p, n, m0, g0, g1, accumulate); break;
   }
 }
 
 template <int BITS>
 void row_all_m(const Problem& p, int64_t n, int64_t g0, int64_t g1, bool accumulate) {
-  if (p.x_group_sums != nullptr && p.M <= 4) {
-    switch (p.M) {
-      case 1: grouped_for_size<BITS, 1>(p, n, g0, g1, accumulate); break;
-      case 2: grouped_for_size<BITS, 2>(p, n, g0, g1, accumulate); break;
-      case 3: grouped_for_size<BITS, 3>(p, n, g0, g1, accumulate); break;
-      default: grouped_for_size<BITS, 4>(p, n, g0, g1, accumulate); break;
+  if (p.x_group_sums != nullptr && p.M <= kGroupedMaxRows) {
+    if (p.M == 2) {
+      grouped_for_size<BITS, 2>(p, n, 0, g0, g1, accumulate);
+    } else {
+      grouped_for_size<BITS, 1>(p, n, 0, g0, g1, accumulate);
     }
     return;
   }

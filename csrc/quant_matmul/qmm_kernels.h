@@ -1,5 +1,6 @@
-// Plain-C++ interface of the CPU weight-only quantised matmul kernels (no torch headers: the AVX2
-// translation unit is compiled with extra ISA flags and must not emit inline torch code).
+// Plain-C++ interface of the CPU weight-only quantised matmul kernels. No torch headers and only
+// internal-linkage helpers: the AVX2 translation unit is compiled with extra ISA flags, and an inline
+// function it shared with other units could be linked in AVX2 form for callers on any CPU.
 #pragma once
 
 #include <cstdint>
@@ -47,14 +48,17 @@ void dequant_rows_avx2(const Problem& p, int64_t n0, int64_t n1, float* out);
 bool avx2_compiled();
 
 // Full 16-element blocks per group, and the natural-order tail.
-inline int64_t full_blocks(int64_t group_size) { return group_size / 16; }
+static inline int64_t full_blocks(int64_t group_size) { return group_size / 16; }
+
+// Activation rows up to which the kernels scale per group instead of per weight (needs x_group_sums).
+constexpr int64_t kGroupedMaxRows = 2;
 
 // Decode kernels walk kRowBlock weight rows at a time over K in chunks of whole groups whose
 // activations (all M rows) fit in about kChunkBytes, i.e. stay in L1 while the rows stream past.
 constexpr int64_t kRowBlock = 64;
 constexpr int64_t kChunkBytes = 24 * 1024;
 // Only the few-row kernels (M ≤ 4) chunk: with more rows the per-chunk reductions cost more than L1 reuse saves.
-inline int64_t groups_per_chunk(const Problem& p) {
+static inline int64_t groups_per_chunk(const Problem& p) {
   if (p.M > 4) return p.groups;
   const int64_t per_group = p.M * p.group_size * 4;
   const int64_t g = per_group > 0 ? kChunkBytes / per_group : 1;

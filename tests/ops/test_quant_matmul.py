@@ -163,7 +163,7 @@ def test_matches_float64_reference(bits: int, group_size: int | None, symmetric:
     n, k = 37, _in_features(group_size)
     qw = pack(torch.randn(n, k), bits, group_size, symmetric)
     bias = torch.randn(n)
-    for leading in [(1,), (5,), (2, 8), (16,), (3, 11)]:  # M = 1, 5, 16, 16, 33: decode and tiled paths
+    for leading in [(1,), (2,), (5,), (2, 8), (3, 11)]:  # M = 1, 2, 5, 16, 33: every kernel path
         x = torch.randn(*leading, k).to(dtype)
         y = quant_matmul(x, qw, bias)
         assert y.dtype == dtype
@@ -173,7 +173,7 @@ def test_matches_float64_reference(bits: int, group_size: int | None, symmetric:
 
 @pytest.mark.skipif(not COMPILED, reason="compiled kernels not built")
 @pytest.mark.parametrize("bits", [4, 8])
-@pytest.mark.parametrize("m", [1, 3, 9, 16, 40])
+@pytest.mark.parametrize("m", [1, 2, 4, 9, 16, 40])
 @pytest.mark.parametrize("group_size", [80, 64, 96])
 def test_every_instruction_set_path_agrees(bits: int, m: int, group_size: int, monkeypatch: pytest.MonkeyPatch) -> None:
     # INFOMIX_QMM_ISA=scalar forces the portable kernels; unset (or avx2), the AVX2 ones run where the CPU has them.
