@@ -75,7 +75,7 @@ class QuantLinear(nn.Module):
             bias_dtype=linear.bias.dtype if linear.bias is not None else torch.float32,
         )
         layer.load_quantized(qw)
-        if linear.bias is not None:
+        if linear.bias is not None and layer.bias is not None:
             with torch.no_grad():
                 layer.bias.copy_(linear.bias)
         return layer
