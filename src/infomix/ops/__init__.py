@@ -1,5 +1,6 @@
 """Compiled ops shared by every package, each with a PyTorch reference and fake/autograd registration."""
 
 from infomix.ops._library import build_info, has_kernel, load
+from infomix.ops.quant_matmul import QuantizedWeight, dequantize, pack, quant_matmul, unpack
 
-__all__ = ["build_info", "has_kernel", "load"]
+__all__ = ["QuantizedWeight", "build_info", "dequantize", "has_kernel", "load", "pack", "quant_matmul", "unpack"]

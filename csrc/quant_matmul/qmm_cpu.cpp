@@ -1,0 +1,166 @@
+// CPU kernel of infomix::quant_matmul: y = x · dequant(W)ᵀ + bias with fp32 accumulation.
+// Decode shapes (M ≤ 16) unpack codes in registers (AVX2 when the CPU has it); larger M dequantises
+// cache-sized row tiles of W and multiplies them with ATen's BLAS.
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <torch/library.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+#include "quant_matmul/qmm.h"
+#include "quant_matmul/qmm_kernels.h"
+
+namespace infomix {
+namespace qmm {
+
+void dequant_rows_scalar(const Problem& p, int64_t n0, int64_t n1, float* out) {
+  const int64_t K = p.K;
+  const int64_t gs = p.group_size;
+  const int64_t nb = full_blocks(gs);
+  const float zero = -static_cast<float>(1 << (p.bits - 1));
+  for (int64_t n = n0; n < n1; ++n) {
+    const uint8_t* q = p.qdata + n * p.row_bytes;
+    float* w = out + (n - n0) * K;
+    for (int64_t g = 0; g < p.groups; ++g) {
+      const float s = p.scales[n * p.groups + g];
+      const float o = p.offsets ? p.offsets[n * p.groups + g] : zero * s;
+      const int64_t k0 = g * gs;
+      if (p.bits == 4) {
+        for (int64_t b = 0; b < nb; ++b) {
+          const uint8_t* bytes = q + (k0 + 16 * b) / 2;
+          float* block = w + k0 + 16 * b;
+          for (int i = 0; i < 8; ++i) {
+            block[i] = static_cast<float>(bytes[i] & 15) * s + o;
+            block[8 + i] = static_cast<float>(bytes[i] >> 4) * s + o;
+          }
+        }
+        for (int64_t k = k0 + 16 * nb; k < k0 + gs; ++k) {
+          w[k] = static_cast<float>((q[k >> 1] >> ((k & 1) * 4)) & 15) * s + o;
+        }
+      } else {
+        for (int64_t k = k0; k < k0 + gs; ++k) w[k] = static_cast<float>(q[k]) * s + o;
+      }
+    }
+  }
+}
+
+void rows_scalar(const Problem& p, int64_t n0, int64_t n1) {
+  std::vector<float> w(p.K);
+  for (int64_t n = n0; n < n1; ++n) {
+    dequant_rows_scalar(p, n, n + 1, w.data());
+    for (int64_t m = 0; m < p.M; ++m) {
+      const float* x = p.x + m * p.K;
+      float acc = 0.f;
+      for (int64_t k = 0; k < p.K; ++k) acc += w[k] * x[k];
+      p.y[m * p.ldy + n] = acc;
+    }
+  }
+}
+
+namespace {
+
+// INFOMIX_QMM_ISA=scalar caps the kernels at portable C++ (tests compare the paths).
+bool scalar_forced() {
+  const char* cap = std::getenv("INFOMIX_QMM_ISA");
+  return cap != nullptr && std::strcmp(cap, "scalar") == 0;
+}
+
+bool use_avx2() {
+  static const bool supported = [] {
+#if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
+    return avx2_compiled() && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#else
+    return false;
+#endif
+  }();
+  return supported && !scalar_forced();
+}
+
+// x [M, K] float32 in the element order the kernels expect (qmm_kernels.h): for 4-bit codes each full
+// `width`-element block of a group becomes its even elements followed by its odd elements.
+at::Tensor permute_activations(const at::Tensor& x, int64_t bits, int64_t group_size, int64_t width) {
+  if (bits != 4 || group_size < width) return x;
+  at::Tensor out = at::empty_like(x);
+  const int64_t M = x.size(0), K = x.size(1), nb = group_size / width, half = width / 2;
+  const float* src = x.data_ptr<float>();
+  float* dst = out.data_ptr<float>();
+  for (int64_t m = 0; m < M; ++m) {
+    const float* xs = src + m * K;
+    float* xd = dst + m * K;
+    for (int64_t k0 = 0; k0 < K; k0 += group_size) {
+      for (int64_t b = 0; b < nb; ++b) {
+        const int64_t k = k0 + width * b;
+        for (int64_t i = 0; i < half; ++i) {
+          xd[k + i] = xs[k + 2 * i];
+          xd[k + half + i] = xs[k + 2 * i + 1];
+        }
+      }
+      std::memcpy(xd + k0 + width * nb, xs + k0 + width * nb, sizeof(float) * (group_size - width * nb));
+    }
+  }
+  return out;
+}
+
+at::Tensor quant_matmul_cpu(const at::Tensor& x, const at::Tensor& qdata, const at::Tensor& scales,
+                            const std::optional<at::Tensor>& offsets, int64_t bits,
+                            const std::optional<at::Tensor>& bias) {
+  const Shape shape = check_operands(x, qdata, scales, offsets, bits, bias);
+  const int64_t M = shape.M, K = shape.K, N = shape.N;
+  at::Tensor y = at::empty({M, N}, x.options().dtype(at::kFloat));
+  if (M > 0 && N > 0) {
+    const bool avx2 = use_avx2();
+    const at::Tensor xf = permute_activations(x.reshape({M, K}).to(at::kFloat).contiguous(), bits, shape.group_size, 16);
+    const at::Tensor q = qdata.contiguous();
+    const at::Tensor s = scales.contiguous();
+    const at::Tensor o = offsets.has_value() ? offsets->contiguous() : at::Tensor();
+    Problem p{xf.data_ptr<float>(), M, K, N, q.data_ptr<uint8_t>(), q.size(1), s.data_ptr<float>(),
+              o.defined() ? o.data_ptr<float>() : nullptr, shape.groups, shape.group_size, static_cast<int>(bits),
+              y.data_ptr<float>(), N};
+    at::Tensor group_sums;
+    if (avx2 && M <= kGroupedMaxRows) {
+      group_sums = xf.view({M, shape.groups, shape.group_size}).sum(-1).contiguous();
+      p.x_group_sums = group_sums.data_ptr<float>();
+    }
+    if (M <= kDecodeRows) {
+      at::parallel_for(0, N, 16, [&](int64_t n0, int64_t n1) {
+        if (avx2) {
+          rows_avx2(p, n0, n1);
+        } else {
+          rows_scalar(p, n0, n1);
+        }
+      });
+    } else {
+      // Tiles of about 1 MiB of dequantised W rows (an L2's worth), each multiplied by all of x.
+      const int64_t tile = std::max<int64_t>(8, std::min<int64_t>(256, (1 << 20) / 4 / K / 8 * 8));
+      const int64_t tiles = (N + tile - 1) / tile;
+      at::parallel_for(0, tiles, 1, [&](int64_t t0, int64_t t1) {
+        std::vector<float> w(tile * K);
+        for (int64_t t = t0; t < t1; ++t) {
+          const int64_t n0 = t * tile, n1 = std::min(N, n0 + tile);
+          if (avx2) {
+            dequant_rows_avx2(p, n0, n1, w.data());
+          } else {
+            dequant_rows_scalar(p, n0, n1, w.data());
+          }
+          const at::Tensor w_tile = at::from_blob(w.data(), {n1 - n0, K}, xf.options());
+          y.narrow(1, n0, n1 - n0).copy_(at::mm(xf, w_tile.t()));
+        }
+      });
+    }
+    if (bias.has_value()) y.add_(bias->to(at::kFloat));
+  } else if (bias.has_value() && M > 0) {
+    y.copy_(bias->to(at::kFloat).expand({M, N}));
+  }
+  return y.to(x.scalar_type()).reshape(shape.out_sizes);
+}
+
+}  // namespace
+}  // namespace qmm
+}  // namespace infomix
+
+TORCH_LIBRARY_FRAGMENT(infomix, m) { m.def(infomix::qmm::kSchema); }
+
+TORCH_LIBRARY_IMPL(infomix, CPU, m) { m.impl("quant_matmul", &infomix::qmm::quant_matmul_cpu); }
