@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <cstdlib>
 #include <limits>
 #include <vector>
 
@@ -23,15 +24,21 @@ void sgemm_(const char*, const char*, const int*, const int*, const int*, const 
             const float*, const int*, const float*, float*, const int*) __attribute__((weak));
 void dgemm_(const char*, const char*, const int*, const int*, const int*, const double*, const double*, const int*,
             const double*, const int*, const double*, double*, const int*) __attribute__((weak));
+// MKL: limit the calling thread's BLAS to one thread (the tiles are already spread over the pool).
+int MKL_Set_Num_Threads_Local(int) __attribute__((weak));
 }
 
 namespace infomix::attention {
 namespace {
 
-constexpr int64_t kFwdRows = 64;    // queries per forward tile
-constexpr int64_t kFwdCols = 512;   // keys per forward tile
-constexpr int64_t kBwdRows = 64;    // queries per backward tile
-constexpr int64_t kBwdCols = 128;   // keys per backward work item
+int64_t tile_env(const char* name, int64_t dflt) {
+  const char* s = std::getenv(name);
+  return s ? std::atoll(s) : dflt;
+}
+const int64_t kFwdRows = tile_env("IA_FR", 64);    // queries per forward tile
+const int64_t kFwdCols = tile_env("IA_FC", 512);   // keys per forward tile
+const int64_t kBwdRows = tile_env("IA_BR", 64);    // queries per backward tile
+const int64_t kBwdCols = tile_env("IA_BC", 128);   // keys per backward work item
 
 // ---------------------------------------------------------------------------------------------
 // Column-major GEMM  C = alpha * op(A) * op(B) + beta * C  (BLAS convention).
@@ -311,9 +318,11 @@ template <typename F>
 void parallel_items(int64_t n, int64_t workers, const F& work) {
   std::atomic<int64_t> next{0};
   at::parallel_for(0, workers, 1, [&](int64_t begin, int64_t end) {
+    const int saved = MKL_Set_Num_Threads_Local != nullptr ? MKL_Set_Num_Threads_Local(1) : 0;
     for (int64_t w = begin; w < end; ++w) {
       for (int64_t i = next.fetch_add(1); i < n; i = next.fetch_add(1)) work(i, w);
     }
+    if (MKL_Set_Num_Threads_Local != nullptr) MKL_Set_Num_Threads_Local(saved);
   });
 }
 
