@@ -105,11 +105,12 @@ constexpr T neg_inf() {
   return -std::numeric_limits<T>::infinity();
 }
 
+// s holds scale * q.k; apply the softcap and the mask in place and return the row max.
 template <typename T>
-T prepare_row_scalar(T* s, int64_t n, T scale, T cap, int64_t lo, int64_t hi, const bool* pad) {
+T prepare_row_scalar(T* s, int64_t n, T cap, int64_t lo, int64_t hi, const bool* pad) {
   T mx = neg_inf<T>();
   for (int64_t j = 0; j < n; ++j) {
-    T x = s[j] * scale;
+    T x = s[j];
     if (cap > T(0)) x = cap * std::tanh(x / cap);
     if (j < lo || j >= hi || (pad != nullptr && pad[j])) x = neg_inf<T>();
     s[j] = x;
@@ -204,20 +205,17 @@ __attribute__((target("avx2,fma"))) float hsum8(__m256 v) {
   return _mm_cvtss_f32(m);
 }
 
-__attribute__((target("avx2,fma"))) float prepare_row_avx2(float* s, int64_t n, float scale, float cap, int64_t lo,
-                                                           int64_t hi, const bool* pad) {
-  const __m256 vs = _mm256_set1_ps(scale), vcap = _mm256_set1_ps(cap), vinv = _mm256_set1_ps(cap > 0 ? 1.0f / cap : 0);
+__attribute__((target("avx2,fma"))) float prepare_row_avx2(float* s, int64_t n, float cap, int64_t lo, int64_t hi,
+                                                           const bool* pad) {
   __m256 vmax = _mm256_set1_ps(neg_inf<float>());
   int64_t j = 0;
-  for (; j + 8 <= n; j += 8) {
-    __m256 x = _mm256_mul_ps(_mm256_loadu_ps(s + j), vs);
-    if (cap > 0) x = _mm256_mul_ps(vcap, tanh8(_mm256_mul_ps(x, vinv)));
-    _mm256_storeu_ps(s + j, x);
-  }
-  for (; j < n; ++j) {
-    float x = s[j] * scale;
-    if (cap > 0) x = cap * std::tanh(x / cap);
-    s[j] = x;
+  if (cap > 0) {
+    const __m256 vcap = _mm256_set1_ps(cap), vinv = _mm256_set1_ps(1.0f / cap);
+    for (; j + 8 <= n; j += 8) {
+      const __m256 x = _mm256_loadu_ps(s + j);
+      _mm256_storeu_ps(s + j, _mm256_mul_ps(vcap, tanh8(_mm256_mul_ps(x, vinv))));
+    }
+    for (; j < n; ++j) s[j] = cap * std::tanh(s[j] / cap);
   }
   for (int64_t i = 0; i < std::min(lo, n); ++i) s[i] = neg_inf<float>();
   for (int64_t i = std::max<int64_t>(hi, 0); i < n; ++i) s[i] = neg_inf<float>();
@@ -278,12 +276,12 @@ __attribute__((target("avx2,fma"))) void bwd_row_avx2(const float* logit, float*
 #endif  // INFOMIX_X86
 
 template <typename T>
-T prepare_row(T* s, int64_t n, T scale, T cap, int64_t lo, int64_t hi, const bool* pad) {
+T prepare_row(T* s, int64_t n, T cap, int64_t lo, int64_t hi, const bool* pad) {
 #ifdef INFOMIX_X86
   if constexpr (std::is_same_v<T, float>)
-    if (cpu_has_avx2()) return prepare_row_avx2(s, n, scale, cap, lo, hi, pad);
+    if (cpu_has_avx2()) return prepare_row_avx2(s, n, cap, lo, hi, pad);
 #endif
-  return prepare_row_scalar<T>(s, n, scale, cap, lo, hi, pad);
+  return prepare_row_scalar<T>(s, n, cap, lo, hi, pad);
 }
 
 template <typename T>
@@ -393,12 +391,12 @@ void forward_kernel(const at::Tensor& q, const at::Tensor& k, const at::Tensor& 
     for (int64_t j0 = jbeg; j0 < jend; j0 += kFwdCols) {
       const int64_t cols = std::min(kFwdCols, jend - j0);
       T* S = sbuf.data();
-      mm_abt<T>(rows, cols, d, T(1), Q, d, K + j0 * d, d, T(0), S, kFwdCols);
+      mm_abt<T>(rows, cols, d, scale, Q, d, K + j0 * d, d, T(0), S, kFwdCols);
       for (int64_t r = 0; r < rows; ++r) {
         T* srow = S + r * kFwdCols;
         const int64_t i = i0 + r;
         const int64_t lo = win.lo(i) - j0, hi = win.hi(i) - j0 + 1;
-        const T mx = prepare_row<T>(srow, cols, scale, cap, lo, hi, pad == nullptr ? nullptr : pad + j0);
+        const T mx = prepare_row<T>(srow, cols, cap, lo, hi, pad == nullptr ? nullptr : pad + j0);
         const T mnew = std::max(mrow[r], mx);
         if (mnew == neg_inf<T>()) {  // nothing visible yet in this row
           std::fill(srow, srow + cols, T(0));
@@ -492,7 +490,7 @@ void backward_kernel(const at::Tensor& dout, const at::Tensor& q, const at::Tens
         T* S = sbuf.data();
         T* P = pbuf.data();
         T* DS = dsbuf.data();
-        mm_abt<T>(rows, cols, d, T(1), Q, d, K, d, T(0), S, kBwdCols);
+        mm_abt<T>(rows, cols, d, scale, Q, d, K, d, T(0), S, kBwdCols);
         mm_abt<T>(rows, cols, d, T(1), G, d, V, d, T(0), DS, kBwdCols);
         for (int64_t r = 0; r < rows; ++r) {
           const int64_t i = i0 + r;
@@ -505,7 +503,7 @@ void backward_kernel(const at::Tensor& dout, const at::Tensor& q, const at::Tens
             std::fill(dsrow, dsrow + cols, T(0));
             continue;
           }
-          prepare_row<T>(srow, cols, scale, cap, win.lo(i) - j0, win.hi(i) - j0 + 1, pad);
+          prepare_row<T>(srow, cols, cap, win.lo(i) - j0, win.hi(i) - j0 + 1, pad);
           const T ge = gent_all == nullptr ? T(0) : gent_all[row0 + r];
           const T en = ent_all == nullptr ? T(0) : ent_all[row0 + r];
           bwd_row<T>(srow, prow, dsrow, cols, l, dp[row0 + r], ge, en, cap);
