@@ -40,8 +40,19 @@ def _allowed(qn, kn, causal, window, pad):
     return ok
 
 
-def oracle(q, k, v, *, causal=False, scale=None, window=None, softcap=None, cu_seqlens_q=None, cu_seqlens_k=None,
-           key_padding_mask=None):  # fmt: skip
+def oracle(
+    q,
+    k,
+    v,
+    *,
+    causal=False,
+    scale=None,
+    window=None,
+    softcap=None,
+    cu_seqlens_q=None,
+    cu_seqlens_k=None,
+    key_padding_mask=None,
+):
     q, k, v = q.double(), k.double(), v.double()
     scale = 1 / math.sqrt(q.shape[-1]) if scale is None else scale
     group = q.shape[1] // k.shape[1]
@@ -112,8 +123,11 @@ def check_against_oracle(q, k, v, fwd_tol, grad_tol, **options):
 
     def loss(o, l_, e, dtype, device):
         safe = torch.where(torch.isfinite(l_), l_, torch.zeros_like(l_))
-        return ((o * g_out.to(dtype).to(device)).sum() + (safe * g_lse.to(l_.dtype).to(device)).sum()
-                + (e * g_ent.to(e.dtype).to(device)).sum())  # fmt: skip
+        return (
+            (o * g_out.to(dtype).to(device)).sum()
+            + (safe * g_lse.to(l_.dtype).to(device)).sum()
+            + (e * g_ent.to(e.dtype).to(device)).sum()
+        )
 
     grads = torch.autograd.grad(loss(out, lse, ent, q.dtype, q.device), leaves)
     r_grads = torch.autograd.grad(loss(r_out, r_lse, r_ent, torch.float64, "cpu"), ref_leaves)
@@ -140,7 +154,9 @@ def masking_options(kind, batch, sq, sk):
     return {}, batch
 
 
-COMBOS = list(itertools.product([False, True], [None, 3, (9, None), (None, 2)], [None, 4.0], ["none", "padding", "varlen"]))
+COMBOS = list(
+    itertools.product([False, True], [None, 3, (9, None), (None, 2)], [None, 4.0], ["none", "padding", "varlen"])
+)
 
 
 @pytest.mark.parametrize(("causal", "window", "softcap", "masking"), COMBOS)
@@ -174,8 +190,12 @@ def test_multi_tile_shapes_match_the_oracle_fp32(shape, options):
 
 @pytest.mark.parametrize(
     "options",
-    [{}, {"causal": True}, {"window": (40, 5), "softcap": 3.0}, {"cu_seqlens_q": torch.tensor([0, 60, 150]),
-     "cu_seqlens_k": torch.tensor([0, 200, 530]), "causal": True}],  # fmt: skip
+    [
+        {},
+        {"causal": True},
+        {"window": (40, 5), "softcap": 3.0},
+        {"cu_seqlens_q": torch.tensor([0, 60, 150]), "cu_seqlens_k": torch.tensor([0, 200, 530]), "causal": True},
+    ],
 )
 def test_bf16_matches_the_oracle(options):
     batch = 1 if "cu_seqlens_q" in options else 2
@@ -211,7 +231,8 @@ def test_queries_that_see_no_key_give_zeros_and_zero_gradients():
     q.requires_grad_()
     out, lse = attention(q, k, v, causal=True, return_lse=True)
     assert torch.equal(out[:, :, :7], torch.zeros_like(out[:, :, :7]))
-    assert torch.isinf(lse[:, :, :7]).all() and torch.isfinite(lse[:, :, 7:]).all()
+    assert torch.isinf(lse[:, :, :7]).all()
+    assert torch.isfinite(lse[:, :, 7:]).all()
     out.sum().backward()
     assert torch.equal(q.grad[:, :, :7], torch.zeros_like(q.grad[:, :, :7]))
     assert torch.isfinite(q.grad).all()
@@ -229,9 +250,11 @@ def test_outputs_follow_the_return_flags():
     q, k, v = make_inputs(1, 2, 2, 5, 6, 4, torch.float32)
     assert isinstance(attention(q, k, v), torch.Tensor)
     out, lse = attention(q, k, v, return_lse=True)
-    assert lse.shape == (1, 2, 5) and lse.dtype == torch.float32
+    assert lse.shape == (1, 2, 5)
+    assert lse.dtype == torch.float32
     out2, ent = attention(q, k, v, return_entropy=True)
-    assert ent.shape == (1, 2, 5) and torch.equal(out, out2)
+    assert ent.shape == (1, 2, 5)
+    assert torch.equal(out, out2)
     assert len(attention(q, k, v, return_lse=True, return_entropy=True)) == 3
 
 
@@ -244,8 +267,10 @@ def test_compiled_schemas_agree_with_the_python_ones():
     }
     assert cpp["kForwardSchema"] == "attention_fwd" + attention_module.FORWARD_SCHEMA
     assert cpp["kBackwardSchema"] == "attention_bwd" + attention_module.BACKWARD_SCHEMA
-    for name, schema in (("attention_fwd", attention_module.FORWARD_SCHEMA),
-                         ("attention_bwd", attention_module.BACKWARD_SCHEMA)):  # fmt: skip
+    for name, schema in (
+        ("attention_fwd", attention_module.FORWARD_SCHEMA),
+        ("attention_bwd", attention_module.BACKWARD_SCHEMA),
+    ):
         registered = getattr(torch.ops.infomix, name).default._schema
         assert str(registered) == str(torch._C.parse_schema(f"infomix::{name}{schema}"))
 
@@ -253,7 +278,8 @@ def test_compiled_schemas_agree_with_the_python_ones():
 def test_cpu_kernel_is_compiled():
     if not infomix.ops.build_info()["compiled"]:
         pytest.skip("compiled library not available")
-    assert _library.has_kernel("attention_fwd", "CPU") and _library.has_kernel("attention_bwd", "CPU")
+    assert _library.has_kernel("attention_fwd", "CPU")
+    assert _library.has_kernel("attention_bwd", "CPU")
     assert "attention" in infomix.ops.build_info()["cpu_kernels"]
 
 
@@ -274,16 +300,35 @@ def test_opcheck_forward(with_varlen, entropy):
 def test_opcheck_backward():
     q, k, v, cu_q, cu_k, pad, scale, left, right, cap, _ = _op_args()
     out, lse, ent = torch.ops.infomix.attention_fwd(q, k, v, cu_q, cu_k, pad, scale, left, right, cap, True)
-    args = [torch.randn_like(out), torch.randn_like(lse), torch.randn_like(ent), q.detach(), k.detach(), v.detach(),
-            out.detach(), lse.detach(), ent.detach(), cu_q, cu_k, pad, scale, left, right, cap]  # fmt: skip
+    args = [
+        torch.randn_like(out),
+        torch.randn_like(lse),
+        torch.randn_like(ent),
+        q.detach(),
+        k.detach(),
+        v.detach(),
+        out.detach(),
+        lse.detach(),
+        ent.detach(),
+        cu_q,
+        cu_k,
+        pad,
+        scale,
+        left,
+        right,
+        cap,
+    ]
     torch.library.opcheck(torch.ops.infomix.attention_bwd.default, args)
 
 
 @pytest.mark.parametrize(
     "options",
-    [{"causal": True}, {"window": (2, 3), "softcap": 1.5, "scale": 0.7},
-     {"cu_seqlens_q": torch.tensor([0, 3, 7]), "cu_seqlens_k": torch.tensor([0, 5, 9]), "causal": True},
-     {"key_padding_mask": torch.tensor([[False, True, False, False, True, False, False, False, True]] * 2)}],  # fmt: skip
+    [
+        {"causal": True},
+        {"window": (2, 3), "softcap": 1.5, "scale": 0.7},
+        {"cu_seqlens_q": torch.tensor([0, 3, 7]), "cu_seqlens_k": torch.tensor([0, 5, 9]), "causal": True},
+        {"key_padding_mask": torch.tensor([[False, True, False, False, True, False, False, False, True]] * 2)},
+    ],
 )
 def test_gradcheck_float64(options):
     batch = 1 if "cu_seqlens_q" in options else 2
@@ -311,17 +356,34 @@ def test_gradcheck_float64(options):
         (lambda q, k, v: attention(q, k, v, softcap=0.0), ValueError, "softcap"),
         (lambda q, k, v: attention(q, k, v, scale=float("nan")), ValueError, "scale"),
         (lambda q, k, v: attention(q, k, v, key_padding_mask=torch.ones(2, 11)), TypeError, "key_padding_mask"),
-        (lambda q, k, v: attention(q, k, v, key_padding_mask=torch.ones(2, 7, dtype=torch.bool)), ValueError,
-         r"key_padding_mask must have shape \(2, 11\)"),  # fmt: skip
+        (
+            lambda q, k, v: attention(q, k, v, key_padding_mask=torch.ones(2, 7, dtype=torch.bool)),
+            ValueError,
+            r"key_padding_mask must have shape \(2, 11\)",
+        ),
         (lambda q, k, v: attention(q, k, v, cu_seqlens_q=torch.tensor([0, 9])), ValueError, "batch size 1"),
-        (lambda q, k, v: attention(q[:1], k[:1], v[:1], cu_seqlens_q=torch.tensor([0, 5, 3, 9]),
-                                   cu_seqlens_k=torch.tensor([0, 2, 2, 11])), ValueError, "non-decreasing"),  # fmt: skip
-        (lambda q, k, v: attention(q[:1], k[:1], v[:1], cu_seqlens_q=torch.tensor([0, 9])), ValueError,
-         "packed length 11"),  # fmt: skip
-        (lambda q, k, v: attention(q[:1], k[:1], v[:1], cu_seqlens_q=torch.tensor([0.0, 9.0])), ValueError,
-         "int32/int64"),  # fmt: skip
-        (lambda q, k, v: attention(q.index_fill(2, torch.tensor([3]), float("nan")), k, v), ValueError,
-         "q contains NaN"),  # fmt: skip
+        (
+            lambda q, k, v: attention(
+                q[:1], k[:1], v[:1], cu_seqlens_q=torch.tensor([0, 5, 3, 9]), cu_seqlens_k=torch.tensor([0, 2, 2, 11])
+            ),
+            ValueError,
+            "non-decreasing",
+        ),
+        (
+            lambda q, k, v: attention(q[:1], k[:1], v[:1], cu_seqlens_q=torch.tensor([0, 9])),
+            ValueError,
+            "packed length 11",
+        ),
+        (
+            lambda q, k, v: attention(q[:1], k[:1], v[:1], cu_seqlens_q=torch.tensor([0.0, 9.0])),
+            ValueError,
+            "int32/int64",
+        ),
+        (
+            lambda q, k, v: attention(q.index_fill(2, torch.tensor([3]), float("nan")), k, v),
+            ValueError,
+            "q contains NaN",
+        ),
     ],
 )
 def test_bad_inputs_raise_clear_errors(call, error, match):
@@ -366,9 +428,16 @@ def test_attention_module_rejects_bad_configuration():
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32])
 @pytest.mark.parametrize(
     "options",
-    [{}, {"causal": True}, {"window": (50, 10), "softcap": 10.0},
-     {"cu_seqlens_q": torch.tensor([0, 70, 250], device="cuda" if CUDA else "cpu"),
-      "cu_seqlens_k": torch.tensor([0, 100, 300], device="cuda" if CUDA else "cpu"), "causal": True}],  # fmt: skip
+    [
+        {},
+        {"causal": True},
+        {"window": (50, 10), "softcap": 10.0},
+        {
+            "cu_seqlens_q": torch.tensor([0, 70, 250], device="cuda" if CUDA else "cpu"),
+            "cu_seqlens_k": torch.tensor([0, 100, 300], device="cuda" if CUDA else "cpu"),
+            "causal": True,
+        },
+    ],
 )
 def test_cuda_matches_the_oracle(dtype, options):
     assert _library.has_kernel("attention_fwd", "CUDA")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Any
 
@@ -65,8 +66,9 @@ def _fake_forward(
     return out, lse, ent
 
 
-def _fake_backward(grad_out: Tensor, grad_lse: Tensor | None, grad_entropy: Tensor | None, q: Tensor, k: Tensor,
-                   v: Tensor, *rest: Any) -> tuple[Tensor, Tensor, Tensor]:  # fmt: skip
+def _fake_backward(
+    grad_out: Tensor, grad_lse: Tensor | None, grad_entropy: Tensor | None, q: Tensor, k: Tensor, v: Tensor, *rest: Any
+) -> tuple[Tensor, Tensor, Tensor]:
     return torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
 
 
@@ -125,7 +127,7 @@ def _check_cu_seqlens(name: str, cu: Tensor | None, total: int, device: torch.de
     if cu.device != device:
         raise ValueError(f"attention: {name} must be on {device}, got {cu.device}")
     values = cu.tolist()
-    if values[0] != 0 or values[-1] != total or any(b < a for a, b in zip(values, values[1:], strict=False)):
+    if values[0] != 0 or values[-1] != total or any(b < a for a, b in itertools.pairwise(values)):
         raise ValueError(
             f"attention: {name} must be non-decreasing from 0 to the packed length {total}, got {values[:8]}"
             + ("..." if len(values) > 8 else "")
@@ -262,7 +264,9 @@ class Attention(nn.Module):
         super().__init__()
         num_kv_heads = num_heads if num_kv_heads is None else num_kv_heads
         if embed_dim <= 0 or num_heads <= 0 or embed_dim % num_heads != 0:
-            raise ValueError(f"Attention: embed_dim ({embed_dim}) must be a positive multiple of num_heads ({num_heads})")
+            raise ValueError(
+                f"Attention: embed_dim ({embed_dim}) must be a positive multiple of num_heads ({num_heads})"
+            )
         if num_kv_heads <= 0 or num_heads % num_kv_heads != 0:
             raise ValueError(f"Attention: num_heads ({num_heads}) must be a multiple of num_kv_heads ({num_kv_heads})")
         _window(window, causal)

@@ -17,9 +17,7 @@ def segments(
     return [(0, cq[i], cq[i + 1] - cq[i], ck[i], ck[i + 1] - ck[i]) for i in range(len(cq) - 1)]
 
 
-def visible(
-    qn: int, kn: int, window_left: int, window_right: int, pad: Tensor | None, device: torch.device
-) -> Tensor:
+def visible(qn: int, kn: int, window_left: int, window_right: int, pad: Tensor | None, device: torch.device) -> Tensor:
     """Bool [qn, kn]: query i sees key j iff i + kn - qn - left <= j <= i + kn - qn + right and j is not padding."""
     i = torch.arange(qn, device=device).unsqueeze(1) + (kn - qn)
     j = torch.arange(kn, device=device).unsqueeze(0)
