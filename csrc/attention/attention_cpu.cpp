@@ -299,6 +299,13 @@ void bwd_row(const T* logit, T* p, T* ds, int64_t n, T lse, T dsub, T g_ent, T e
   bwd_row_scalar<T>(logit, p, ds, n, lse, dsub, g_ent, ent, cap);
 }
 
+template <typename T>
+bool has_nan(const T* x, int64_t n) {
+  bool found = false;
+  for (int64_t i = 0; i < n; ++i) found |= (x[i] != x[i]);
+  return found;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Mask geometry: query i of a segment sees key j iff lo(i) <= j <= hi(i), keys aligned to the end
 // of the segment (offset kn - qn), a negative window side meaning unbounded.
@@ -350,7 +357,7 @@ struct Items {
 template <typename T>
 void forward_kernel(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const std::vector<Segment>& segs,
                     const bool* pad_all, T scale, int64_t wl, int64_t wr, T cap, at::Tensor& out, at::Tensor& lse,
-                    T* ent_all) {
+                    T* ent_all, std::atomic<bool>& nan_seen) {
   const int64_t hq = q.size(1), hkv = k.size(1), sq = q.size(2), sk = k.size(2), d = q.size(3);
   const int64_t group = hq / hkv;
   const T* qp = q.data_ptr<T>();
@@ -379,6 +386,10 @@ void forward_kernel(const at::Tensor& q, const at::Tensor& k, const at::Tensor& 
     const T* K = kp + kvbase;
     const T* V = vp + kvbase;
     const bool* pad = pad_all == nullptr ? nullptr : pad_all + sg.b * sk + sg.k0;
+    // NaN screening inside the parallel pass: each query tile, and K/V once per (segment, kv head)
+    bool nan_here = has_nan(Q, rows * d);
+    if (blk == 0 && h % group == 0) nan_here |= has_nan(K, sg.kn * d) || has_nan(V, sg.kn * d);
+    if (nan_here) nan_seen.store(true, std::memory_order_relaxed);
     std::fill(acc.begin(), acc.begin() + rows * d, T(0));
     std::fill(mrow.begin(), mrow.end(), neg_inf<T>());
     std::fill(lrow.begin(), lrow.end(), T(0));
@@ -434,7 +445,8 @@ void forward_kernel(const at::Tensor& q, const at::Tensor& k, const at::Tensor& 
 
 template <typename T>
 void backward_kernel(const at::Tensor& dout, const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
-                     const at::Tensor& lse, const at::Tensor& dsub, const T* gent_all, const T* ent_all,
+                     const at::Tensor& lse, const at::Tensor& out, const T* glse_all, const T* gent_all,
+                     const T* ent_all,
                      const std::vector<Segment>& segs, const bool* pad_all, T scale, int64_t wl, int64_t wr, T cap,
                      at::Tensor& dq, at::Tensor& dk, at::Tensor& dv) {
   const int64_t hq = q.size(1), hkv = k.size(1), sq = q.size(2), sk = k.size(2), d = q.size(3);
@@ -444,7 +456,7 @@ void backward_kernel(const at::Tensor& dout, const at::Tensor& q, const at::Tens
   const T* vp = v.data_ptr<T>();
   const T* gp = dout.data_ptr<T>();
   const T* lp = lse.data_ptr<T>();
-  const T* dp = dsub.data_ptr<T>();
+  const T* op = out.data_ptr<T>();
   T* dkp = dk.data_ptr<T>();
   T* dvp = dv.data_ptr<T>();
   const Items items(segs, hkv, kBwdCols, true);
@@ -453,12 +465,13 @@ void backward_kernel(const at::Tensor& dout, const at::Tensor& q, const at::Tens
   std::vector<at::Tensor> dq_parts(workers);
 
   parallel_items(items.total, workers, [&](int64_t item, int64_t worker) {
-    thread_local std::vector<T> sbuf, pbuf, dsbuf, dkacc, dvacc;
+    thread_local std::vector<T> sbuf, pbuf, dsbuf, dkacc, dvacc, dsub;
     sbuf.resize(kBwdRows * kBwdCols);
     pbuf.resize(kBwdRows * kBwdCols);
     dsbuf.resize(kBwdRows * kBwdCols);
     dkacc.resize(kBwdCols * d);
     dvacc.resize(kBwdCols * d);
+    dsub.resize(kBwdRows);
     if (!dq_parts[worker].defined()) dq_parts[worker] = at::zeros_like(q);
     T* dqp = dq_parts[worker].data_ptr<T>();
     int64_t si, hk, blk;
@@ -487,6 +500,14 @@ void backward_kernel(const at::Tensor& dout, const at::Tensor& q, const at::Tens
         T* S = sbuf.data();
         T* P = pbuf.data();
         T* DS = dsbuf.data();
+        // D_i = rowsum(dO * O) - dL/dlse_i
+        for (int64_t r = 0; r < rows; ++r) {
+          const T* g = G + r * d;
+          const T* o = op + (row0 + r) * d;
+          T acc = 0;
+          for (int64_t c = 0; c < d; ++c) acc += g[c] * o[c];
+          dsub[r] = glse_all == nullptr ? acc : acc - glse_all[row0 + r];
+        }
         mm_abt<T>(rows, cols, d, scale, Q, d, K, d, T(0), S, kBwdCols);
         mm_abt<T>(rows, cols, d, T(1), G, d, V, d, T(0), DS, kBwdCols);
         for (int64_t r = 0; r < rows; ++r) {
@@ -503,7 +524,7 @@ void backward_kernel(const at::Tensor& dout, const at::Tensor& q, const at::Tens
           prepare_row<T>(srow, cols, cap, win.lo(i) - j0, win.hi(i) - j0 + 1, pad);
           const T ge = gent_all == nullptr ? T(0) : gent_all[row0 + r];
           const T en = ent_all == nullptr ? T(0) : ent_all[row0 + r];
-          bwd_row<T>(srow, prow, dsrow, cols, l, dp[row0 + r], ge, en, cap);
+          bwd_row<T>(srow, prow, dsrow, cols, l, dsub[r], ge, en, cap);
         }
         mm_atb<T>(cols, d, rows, T(1), P, kBwdCols, G, d, T(1), dvacc.data(), d);
         mm_atb<T>(cols, d, rows, scale, DS, kBwdCols, Q, d, T(1), dkacc.data(), d);
@@ -513,8 +534,15 @@ void backward_kernel(const at::Tensor& dout, const at::Tensor& q, const at::Tens
     std::copy(dkacc.begin(), dkacc.begin() + cols * d, dkp + kvrow0 * d);
     std::copy(dvacc.begin(), dvacc.begin() + cols * d, dvp + kvrow0 * d);
   });
-  for (const auto& part : dq_parts)
-    if (part.defined()) dq.add_(part);
+  for (const auto& part : dq_parts) {
+    if (!part.defined()) continue;
+    if (!dq.defined()) {
+      dq = part;
+    } else {
+      dq.add_(part);
+    }
+  }
+  if (!dq.defined()) dq = at::zeros_like(q);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -551,11 +579,16 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> attention_fwd_cpu(
   at::Tensor lse = at::empty({q.size(0), q.size(1), q.size(2)}, qc.options());
   at::Tensor ent = at::empty({return_entropy ? q.size(0) : 0, q.size(1), q.size(2)}, qc.options());
   const bool* padp = pad.defined() ? pad.data_ptr<bool>() : nullptr;
+  std::atomic<bool> nan_seen{false};
   AT_DISPATCH_FLOATING_TYPES(ct, "attention_fwd_cpu", [&] {
     forward_kernel<scalar_t>(qc, kc, vc, segs, padp, static_cast<scalar_t>(scale), window_left, window_right,
                              static_cast<scalar_t>(softcap), out, lse,
-                             return_entropy ? ent.data_ptr<scalar_t>() : nullptr);
+                             return_entropy ? ent.data_ptr<scalar_t>() : nullptr, nan_seen);
   });
+  if (nan_seen.load()) {
+    for (const auto& [name, t] : {std::pair<const char*, const at::Tensor*>{"q", &q}, {"k", &k}, {"v", &v}})
+      TORCH_CHECK_VALUE(!at::isnan(*t).any().item<bool>(), "attention: ", name, " contains NaN");
+  }
   return {out.to(q.scalar_type()), lse, ent};
 }
 
@@ -571,10 +604,9 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> attention_bwd_cpu(
   const at::Tensor qc = q.to(ct).contiguous(), kc = k.to(ct).contiguous(), vc = v.to(ct).contiguous();
   const at::Tensor gc = grad_out.to(ct).contiguous();
   const at::Tensor lsec = lse.to(ct).contiguous();
-  // D_i = rowsum(dO * O) - dL/dlse_i
-  at::Tensor dsub = (gc * out.to(ct)).sum(-1);
-  if (grad_lse.has_value() && grad_lse->defined()) dsub = dsub - grad_lse->to(ct);
-  dsub = dsub.contiguous();
+  const at::Tensor outc = out.to(ct).contiguous();
+  at::Tensor glse;
+  if (grad_lse.has_value() && grad_lse->defined()) glse = grad_lse->to(ct).contiguous();
   at::Tensor gent, entc;
   const bool with_entropy = grad_entropy.has_value() && grad_entropy->defined() && grad_entropy->numel() > 0;
   if (with_entropy) {
@@ -586,9 +618,11 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> attention_bwd_cpu(
   at::Tensor pad;
   if (key_padding_mask.has_value()) pad = key_padding_mask->contiguous();
   const bool* padp = pad.defined() ? pad.data_ptr<bool>() : nullptr;
-  at::Tensor dq = at::zeros_like(qc), dk = at::zeros_like(kc), dv = at::zeros_like(vc);
+  // every key row belongs to one key tile and is written once; dQ is the sum of the per-worker parts
+  at::Tensor dq, dk = at::empty_like(kc), dv = at::empty_like(vc);
   AT_DISPATCH_FLOATING_TYPES(ct, "attention_bwd_cpu", [&] {
-    backward_kernel<scalar_t>(gc, qc, kc, vc, lsec, dsub, with_entropy ? gent.data_ptr<scalar_t>() : nullptr,
+    backward_kernel<scalar_t>(gc, qc, kc, vc, lsec, outc, glse.defined() ? glse.data_ptr<scalar_t>() : nullptr,
+                              with_entropy ? gent.data_ptr<scalar_t>() : nullptr,
                               with_entropy ? entc.data_ptr<scalar_t>() : nullptr, segs, padp,
                               static_cast<scalar_t>(scale), window_left, window_right,
                               static_cast<scalar_t>(softcap), dq, dk, dv);
