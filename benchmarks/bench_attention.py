@@ -22,6 +22,7 @@ import infomix.ops
 
 RESULTS = Path(__file__).resolve().parent / "results" / "attention.json"
 BATCH, HEADS, HEAD_DIM = 1, 8, 64
+MEMORY_NOTE = "growth of VmHWM over VmRSS in a fresh process running the case once (inputs excluded), MiB"
 
 
 def naive(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: bool) -> torch.Tensor:
@@ -89,13 +90,27 @@ def flops(length: int, causal: bool, mode: str) -> float:
     return fwd * (3.5 if mode == "fwd+bwd" else 1.0)
 
 
+def _status_kib(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise KeyError(field)
+
+
+def measure_peak(impl: str, length: int, causal: bool, mode: str) -> float:
+    """Peak resident-set growth (MiB) while running the case once; inputs are allocated before the baseline."""
+    run = runner(impl, length, causal, mode)
+    Path("/proc/self/clear_refs").write_text("5")  # reset the high-water mark VmHWM to the current RSS
+    base = _status_kib("VmRSS")
+    run()
+    return (_status_kib("VmHWM") - base) / 1024
+
+
 def peak_memory_mib(impl: str, length: int, causal: bool, mode: str, threads: int) -> float:
-    """Growth of the max resident set in a fresh process while running the case once (inputs excluded)."""
+    """measure_peak in a fresh process (ru_maxrss would inherit the parent's peak across fork/exec; VmHWM does not)."""
     code = (
-        "import resource, sys, torch; sys.path.insert(0, sys.argv[1]); import bench_attention as b; "
-        f"torch.set_num_threads({threads}); run = b.runner({impl!r}, {length}, {causal}, {mode!r}); "
-        "base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss; run(); "
-        "print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) / 1024)"
+        "import sys, torch; sys.path.insert(0, sys.argv[1]); import bench_attention as b; "
+        f"torch.set_num_threads({threads}); print(b.measure_peak({impl!r}, {length}, {causal}, {mode!r}))"
     )
     result = subprocess.run(
         [sys.executable, "-W", "ignore", "-c", code, str(Path(__file__).resolve().parent)],
@@ -104,6 +119,20 @@ def peak_memory_mib(impl: str, length: int, causal: bool, mode: str, threads: in
         check=True,
     )
     return float(result.stdout.strip().splitlines()[-1])
+
+
+def memory_section(lengths: list[int], threads: int, naive_max_length: int) -> list[dict[str, Any]]:
+    memory: list[dict[str, Any]] = []
+    for length in lengths:
+        for mode in ("fwd", "fwd+bwd"):
+            row: dict[str, Any] = {"threads": threads, "S": length, "causal": False, "mode": mode}
+            for impl in IMPLS:
+                if impl == "naive" and length > naive_max_length:
+                    continue
+                row[f"{impl}_peak_mib"] = round(peak_memory_mib(impl, length, False, mode, threads), 1)
+            memory.append(row)
+            print(json.dumps(row), flush=True)
+    return memory
 
 
 def _gpu_step(fn, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, g: torch.Tensor, causal: bool):
@@ -145,7 +174,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--min-time", type=float, default=2.0, help="seconds of repeats per case (median reported)")
     parser.add_argument("--no-memory", action="store_true")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--memory-only", action="store_true", help="re-measure only the memory of an existing --out")
     args = parser.parse_args(argv)
+    if args.memory_only:
+        result = json.loads(args.out.read_text())
+        meta = result["meta"]
+        result["memory"] = memory_section(meta["shape"]["S"], max(meta["threads"]), args.naive_max_length)
+        meta["memory"] = MEMORY_NOTE
+        _write(result, args.out)
+        return 0
     lengths = [128] if args.smoke else [int(x) for x in args.lengths.split(",")]
     threads_list = [int(x) for x in args.threads.split(",")]
     min_time, min_repeats = (0.0, 1) if args.smoke else (args.min_time, 3)
@@ -161,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
         "dtype": "float32",
         "threads": threads_list,
         "timing": f"median of >= {min_repeats} runs and >= {min_time} s after one warm-up",
-        "memory": "growth of ru_maxrss in a fresh process running the case once (inputs excluded), MiB",
+        "memory": MEMORY_NOTE,
         "load_average_before": load_before,
         "smoke": args.smoke,
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -219,18 +256,7 @@ def main(argv: list[str] | None = None) -> int:
                     }
                     extras.append(row)
                     print(json.dumps(row), flush=True)
-    memory: list[dict[str, Any]] = []
-    if not args.no_memory:
-        mem_threads = max(threads_list)
-        for length in lengths:
-            for mode in ("fwd", "fwd+bwd"):
-                row = {"threads": mem_threads, "S": length, "causal": False, "mode": mode}
-                for impl in IMPLS:
-                    if impl == "naive" and length > args.naive_max_length:
-                        continue
-                    row[f"{impl}_peak_mib"] = round(peak_memory_mib(impl, length, False, mode, mem_threads), 1)
-                memory.append(row)
-                print(json.dumps(row), flush=True)
+    memory = [] if args.no_memory else memory_section(lengths, max(threads_list), args.naive_max_length)
     gpu = gpu_section(min_time)
     result = {
         "meta": {**meta, "load_average_after": os.getloadavg()},
@@ -241,12 +267,16 @@ def main(argv: list[str] | None = None) -> int:
     }
     result["summary"] = summarise(cases, extras)
     print(json.dumps(result["summary"], indent=1))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.out.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(result, indent=1) + "\n")
-    os.replace(tmp, args.out)
-    print(f"wrote {args.out}")
+    _write(result, args.out)
     return 0
+
+
+def _write(result: dict[str, Any], out: Path) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(result, indent=1) + "\n")
+    os.replace(tmp, out)
+    print(f"wrote {out}")
 
 
 def summarise(cases: list[dict[str, Any]], extras: list[dict[str, Any]]) -> dict[str, Any]:
