@@ -76,8 +76,6 @@ def _fake_backward(
     return torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
 
 
-# The C++ schemas name `infomix.ops` as the home of their fake kernels (m.set_python_module).
-_fake_forward.__module__ = _fake_backward.__module__ = "infomix.ops"
 torch.library.register_fake("infomix::attention_fwd", _fake_forward)
 torch.library.register_fake("infomix::attention_bwd", _fake_backward)
 
