@@ -87,3 +87,17 @@ def test_validation(model):
         model(torch.full((1, 4), 300))
     with pytest.raises(ValueError, match="integer tensor"):
         model(torch.randn(1, 4))
+
+
+def test_kernel_and_reference_attention_give_the_same_model(model):
+    from infomix.ops._library import use_reference
+
+    tokens = torch.randint(0, 256, (2, 33))
+    targets = torch.randint(0, 256, (2, 33))
+    loss = model.loss(tokens, targets)
+    (grad,) = torch.autograd.grad(loss, model.blocks[0].attn.wq.weight)
+    with use_reference():
+        ref_loss = model.loss(tokens, targets)
+        (ref_grad,) = torch.autograd.grad(ref_loss, model.blocks[0].attn.wq.weight)
+    torch.testing.assert_close(loss, ref_loss, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(grad, ref_grad, rtol=1e-4, atol=1e-6)

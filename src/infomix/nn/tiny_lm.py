@@ -13,6 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from infomix.ops.attention import attention
+
 
 @dataclass
 class TinyLMConfig:
@@ -77,7 +79,7 @@ def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch
 
 
 class CausalSelfAttention(nn.Module):
-    """Multi-head causal self-attention with grouped-query K/V heads."""
+    """Multi-head causal self-attention with grouped-query K/V heads, on the `infomix.ops.attention` kernel."""
 
     def __init__(self, config: TinyLMConfig) -> None:
         super().__init__()
@@ -92,7 +94,7 @@ class CausalSelfAttention(nn.Module):
         q = self.wq(x).view(b, s, self.n_heads, self.head_dim).transpose(1, 2)
         k, v = self.wkv(x).view(b, s, 2, self.n_kv_heads, self.head_dim).permute(2, 0, 3, 1, 4)
         q, k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
-        out = F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=self.n_heads != self.n_kv_heads)
+        out = attention(q, k, v, causal=True)
         return self.wo(out.transpose(1, 2).reshape(b, s, -1))
 
 
