@@ -23,6 +23,7 @@ BWD_SCHEMA = (
     "bool grad_weight, bool grad_bias) -> (Tensor, Tensor, Tensor)"
 )
 REDUCTIONS = ("none", "mean", "sum")
+AUTO_FILTER_DIVISOR = 64.0  # filter_eps="auto" keeps a row's dropped gradient mass below eps(dtype) / 64
 _DTYPES = (torch.float32, torch.float64, torch.bfloat16, torch.float16)
 
 _fwd = _library.define_op("linear_cross_entropy_fwd", FWD_SCHEMA, forward_reference)
@@ -141,7 +142,7 @@ def _validate(
     if k > 0 and x.shape[-2] <= k:
         _fail(f"shift={k} needs a sequence dimension (x.shape[-2]={x.shape[-2]}) longer than the shift")
     if filter_eps == "auto":
-        eps = float(torch.finfo(x.dtype).eps)
+        eps = float(torch.finfo(x.dtype).eps) / AUTO_FILTER_DIVISOR
     elif filter_eps is None:
         eps = 0.0
     elif isinstance(filter_eps, (int, float)) and not isinstance(filter_eps, bool) and filter_eps >= 0:
@@ -185,8 +186,9 @@ def linear_cross_entropy(
     * filter_eps: gradient filtering. For each block of rows, a vocabulary tile of 512 entries is
       skipped in the gradient GEMMs when every row's Σ_{j in tile} |softmax_ij − target_ij| is below
       filter_eps / (number of tiles), so the gradient mass a row loses over all skipped tiles is below
-      filter_eps. "auto" = `torch.finfo(x.dtype).eps` (the working precision), None or 0 disables it.
-      Unlike a per-entry threshold this cannot drop the bulk of a flat softmax.
+      filter_eps. "auto" = `torch.finfo(x.dtype).eps / 64` (well below the working precision, also for
+      dW, whose columns collect the dropped mass of many rows); None or 0 disables it. Unlike a
+      per-entry threshold this cannot drop the bulk of a flat softmax.
     * return_lse: also return LSE_i (float32, shape of the loss rows, 0 where ignored), detached.
 
     Gradients (x, weight, bias): when the loss is reduced and gradients are required, they are formed in
