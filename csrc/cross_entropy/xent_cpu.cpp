@@ -72,7 +72,7 @@ at::Tensor valid_rows(const at::Tensor& target, int64_t V, int64_t ignore_index)
   for (int64_t i = 0; i < t.numel(); ++i) {
     const int64_t y = tp[i];
     if (y == ignore_index) continue;
-    TORCH_CHECK(y >= 0 && y < V, "linear_cross_entropy: target[", i, "] = ", y, " is outside [0, ", V,
+    TORCH_CHECK_VALUE(y >= 0 && y < V, "linear_cross_entropy: target[", i, "] = ", y, " is outside [0, ", V,
                 ") and is not ignore_index=", ignore_index);
     rows.push_back(i);
   }
@@ -94,7 +94,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> run(
 
   const at::Tensor rows = valid_rows(target, V, o.ignore_index);
   const int64_t n_valid = rows.numel();
-  TORCH_CHECK(o.reduction != 1 || n_valid > 0,
+  TORCH_CHECK_VALUE(o.reduction != 1 || n_valid > 0,
               "linear_cross_entropy: every target equals ignore_index, so reduction='mean' is undefined");
   const bool want_grad = o.grad_input || o.grad_weight || o.grad_bias;
 
@@ -160,7 +160,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> run(
     const at::Tensor lse = s.log().add_(m.squeeze(1));
     if (!lse.isfinite().all().item<bool>()) {
       const int64_t bad = rows_b.masked_select(lse.isfinite().logical_not())[0].item<int64_t>();
-      TORCH_CHECK(false, "linear_cross_entropy: non-finite log-sum-exp in row ", bad,
+      TORCH_CHECK_VALUE(false, "linear_cross_entropy: non-finite log-sum-exp in row ", bad,
                   " (NaN or inf in x, weight or bias)");
     }
     at::Tensor loss_b = lse - z_target * (acc_t(1) - eps_ls);
@@ -171,10 +171,11 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> run(
     if (!want_grad) continue;
 
     // G = c_i * ((1 + 2 w lse_i) softmax_ij - (1 - eps) [j = y_i] - eps / V)  (times 1 - tanh^2 under softcap).
-    const at::Tensor c = weight_valid.narrow(0, start, nb);
-    L.mul_((c * (lse * (2 * zl) + 1) / s).unsqueeze(1));
-    if (o.label_smoothing > 0) L.sub_((c * (eps_ls / static_cast<acc_t>(V))).unsqueeze(1));
-    L.scatter_add_(1, y, (c * (eps_ls - 1)).unsqueeze(1));
+    // The row weight c_i (1/n_valid, 1 or the upstream gradient) is applied after filtering, which looks at the
+    // unscaled rows.
+    L.mul_(((lse * (2 * zl) + 1) / s).unsqueeze(1));
+    if (o.label_smoothing > 0) L.sub_(eps_ls / static_cast<acc_t>(V));
+    L.scatter_add_(1, y, at::full({nb, 1}, eps_ls - 1, acc_opts));
     if (o.softcap > 0) L.mul_(cap_buf.narrow(0, 0, nb));
 
     // Gradient filtering: a vocabulary tile is skipped when, for every row of the block, its total |G| mass is
@@ -207,6 +208,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> run(
       runs.emplace_back(0, V);
     }
 
+    L.mul_(weight_valid.narrow(0, start, nb).unsqueeze(1));
     at::Tensor g_op = L;  // G in the GEMM input dtype
     if constexpr (low_precision) {
       g_op = g_low.narrow(0, 0, nb);

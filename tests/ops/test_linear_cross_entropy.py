@@ -135,8 +135,10 @@ def test_gradcheck_float64():
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 def test_gradient_filtering_agrees_and_is_bounded(dtype):
-    # Peaked softmax (logit scale ~25): most vocabulary tiles carry negligible gradient mass.
+    # A confident model (peaked softmax, logit scale ~25, mostly right): most vocabulary tiles carry a
+    # negligible gradient mass; a few rows keep a random (wrong) target.
     x, w, _, y = make(40, 32, 2600, dtype, seed=5, scale=25.0, ignore_frac=0.0)
+    y = torch.where(torch.arange(40) % 8 == 0, y, (x.double() @ w.double().T).argmax(1))
     xr, wr = x.clone().requires_grad_(), w.clone().requires_grad_()
 
     def run(eps):
@@ -149,7 +151,7 @@ def test_gradient_filtering_agrees_and_is_bounded(dtype):
         assert_close(a, e, dtype)
     # A large threshold must actually skip tiles, yet each row of dX moves by at most c·eps·max|W_j|
     # (c = 1/N for the mean), the bound the filter is built to guarantee.
-    eps = 1e-2
+    eps = 5e-2
     coarse = run(eps)
     assert not torch.equal(coarse[1], exact[1])
     bound = eps / x.shape[0] * w.double().abs().max().item()
@@ -276,15 +278,15 @@ def test_value_errors_from_the_kernels(reference):
     with ctx:
         bad = y.clone()
         bad[5] = 10
-        with pytest.raises((RuntimeError, ValueError), match=r"target\[5\] = 10 is outside \[0, 10\)"):
+        with pytest.raises(ValueError, match=r"target\[5\] = 10 is outside \[0, 10\)"):
             ops.linear_cross_entropy(x, w, bad)
-        with pytest.raises((RuntimeError, ValueError), match="every target equals ignore_index"):
+        with pytest.raises(ValueError, match="every target equals ignore_index"):
             ops.linear_cross_entropy(x, w, torch.full_like(y, -100))
         # Sum over an all-ignored batch is a well-defined zero.
         assert ops.linear_cross_entropy(x, w, torch.full_like(y, -100), reduction="sum").item() == 0.0
     nan_x = x.clone()
     nan_x[3, 1] = float("nan")
-    with pytest.raises(RuntimeError, match="non-finite log-sum-exp in row 3"):
+    with pytest.raises(ValueError, match="non-finite log-sum-exp in row 3"):
         ops.linear_cross_entropy(nan_x, w, y)
 
 

@@ -184,7 +184,7 @@ def linear_cross_entropy(
     * shift k (True = 1): pairs x[..., t, :] with target[..., t + k] along the sequence dimension (x's
       dim -2) without copying x; the last k positions of each sequence are dropped.
     * filter_eps: gradient filtering. For each block of rows, a vocabulary tile of 512 entries is
-      skipped in the gradient GEMMs when every row's Σ_{j in tile} |softmax_ij − target_ij| is below
+      skipped in the gradient GEMMs when every row's Σ_{j in tile} |∂loss_i/∂z_ij| is below
       filter_eps / (number of tiles), so the gradient mass a row loses over all skipped tiles is below
       filter_eps. "auto" = `torch.finfo(x.dtype).eps / 64` (well below the working precision, also for
       dW, whose columns collect the dropped mass of many rows); None or 0 disables it. Unlike a

@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 
 _REFERENCE_CHUNK_ROWS = 256
+FILTER_TILE = 512  # vocabulary tile of gradient filtering, as in the compiled kernels
 _REDUCTIONS = ("none", "mean", "sum")
 
 
@@ -39,6 +40,15 @@ def block_logits(
     return z, None
 
 
+def filter_tiles(g: torch.Tensor, filter_eps: float) -> torch.Tensor:
+    """Zero the vocabulary tiles of a block's gradient whose |g| mass is below filter_eps / n_tiles in every row."""
+    n_tiles = -(-g.shape[1] // FILTER_TILE)
+    pad = n_tiles * FILTER_TILE - g.shape[1]
+    mass = F.pad(g.abs(), (0, pad)).view(g.shape[0], n_tiles, FILTER_TILE).sum(2).amax(0)
+    keep = (mass >= filter_eps / n_tiles) | mass.isnan()
+    return g * keep.repeat_interleave(FILTER_TILE)[: g.shape[1]]
+
+
 def _run(
     x: torch.Tensor,
     weight: torch.Tensor,
@@ -50,6 +60,7 @@ def _run(
     label_smoothing: float,
     z_loss: float,
     softcap: float,
+    filter_eps: float,
     grads: tuple[bool, bool, bool],
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     n, d = x.shape
@@ -72,6 +83,10 @@ def _run(
         z, dcap = block_logits(x[rows], weight, bias, softcap)
         y = safe_target[rows].unsqueeze(1)
         lse = torch.logsumexp(z, dim=1)
+        bad = valid[rows] & ~lse.isfinite()
+        if bool(bad.any()):
+            i = start + int(bad.nonzero()[0, 0])
+            raise ValueError(f"linear_cross_entropy: non-finite log-sum-exp in row {i} (NaN or inf in x, weight or bias)")
         z_y = z.gather(1, y).squeeze(1)
         loss = lse - (1 - label_smoothing) * z_y - label_smoothing * z.mean(dim=1) + z_loss * lse * lse
         loss_rows[rows] = torch.where(valid[rows], loss, 0)
@@ -83,6 +98,8 @@ def _run(
         g.scatter_add_(1, y, torch.full_like(z_y, label_smoothing - 1).unsqueeze(1))
         if dcap is not None:
             g = g * dcap
+        if filter_eps > 0:
+            g = filter_tiles(g, filter_eps)
         g = g * row_weight[rows].unsqueeze(1)
         if grad_x is not None:
             grad_x[rows] = g @ weight.to(acc)
@@ -95,13 +112,12 @@ def _run(
     else:
         total = loss_rows.sum()
         loss_out = (total / n_valid if reduction == 1 else total).to(x.dtype)
-    empty = x.new_empty(0)
     return (
         loss_out,
         lse_all,
-        empty if grad_x is None else grad_x.to(x.dtype),
+        x.new_empty(0) if grad_x is None else grad_x.to(x.dtype),
         weight.new_empty(0) if grad_w is None else grad_w.to(weight.dtype),
-        empty if grad_b is None else grad_b.to(x.dtype),
+        x.new_empty(0) if grad_b is None else grad_b.to(x.dtype),
     )
 
 
@@ -120,9 +136,9 @@ def forward_reference(
     grad_weight: bool,
     grad_bias: bool,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Kernel of `infomix::linear_cross_entropy_fwd` in PyTorch, 256 rows at a time (never filters gradients)."""
+    """Kernel of `infomix::linear_cross_entropy_fwd` in PyTorch, 256 rows at a time."""
     return _run(
-        x, weight, bias, target, None, ignore_index, reduction, label_smoothing, z_loss, softcap,
+        x, weight, bias, target, None, ignore_index, reduction, label_smoothing, z_loss, softcap, filter_eps,
         (grad_input, grad_weight, grad_bias),
     )  # fmt: skip
 
@@ -144,7 +160,7 @@ def backward_reference(
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Kernel of `infomix::linear_cross_entropy_bwd` (per-row upstream gradient) in PyTorch, chunked."""
     out = _run(
-        x, weight, bias, target, grad_loss, ignore_index, 0, label_smoothing, z_loss, softcap,
+        x, weight, bias, target, grad_loss, ignore_index, 0, label_smoothing, z_loss, softcap, filter_eps,
         (grad_input, grad_weight, grad_bias),
     )  # fmt: skip
     return out[2], out[3], out[4]
