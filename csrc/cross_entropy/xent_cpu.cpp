@@ -102,7 +102,9 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> run(
   at::Tensor lse_all = at::zeros({N}, x_in.options().dtype(at::kFloat));
   at::Tensor grad_x = o.grad_input ? at::zeros({N, D}, x_in.options()) : at::empty({0}, x_in.options());
   // fp32 (acc) accumulators for dW / db; for fp32/fp64 inputs dW accumulates straight into the output.
-  at::Tensor grad_w_acc = o.grad_weight ? at::zeros({V, D}, acc_opts) : at::Tensor();
+  // The first row block writes every row of dW (beta = 0, no filtering), so it starts uninitialised.
+  at::Tensor grad_w_acc = o.grad_weight ? (n_valid > 0 ? at::empty({V, D}, acc_opts) : at::zeros({V, D}, acc_opts))
+                                        : at::Tensor();
   at::Tensor grad_b_acc = o.grad_bias ? at::zeros({V}, acc_opts) : at::Tensor();
 
   const int64_t bn = block_rows(V, sizeof(acc_t));
@@ -114,7 +116,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> run(
   const acc_t eps_ls = static_cast<acc_t>(o.label_smoothing);
   const acc_t zl = static_cast<acc_t>(o.z_loss);
   const int64_t n_tiles = (V + kTile - 1) / kTile;
-  const bool filtering = want_grad && o.filter_eps > 0;
+  // With label smoothing every tile keeps a mass of eps * tile / V per row: nothing could be skipped.
+  const bool filtering = want_grad && o.filter_eps > 0 && o.label_smoothing == 0;
   const acc_t tile_budget = static_cast<acc_t>(o.filter_eps / static_cast<double>(n_tiles));
   const at::Tensor target_valid = target.index_select(0, rows);
   at::Tensor weight_valid;
@@ -155,13 +158,23 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> run(
     const at::Tensor z_target = L.gather(1, y).squeeze(1);
     const at::Tensor z_sum = o.label_smoothing > 0 ? L.sum(1) : at::Tensor();
     const at::Tensor m = at::amax(L, {1}, /*keepdim=*/true);
-    L.sub_(m).exp_();
-    const at::Tensor s = L.sum(1);
+    L.sub_(m).exp_();  // E = exp(z - max)
+    // Row sums of E, per vocabulary tile when filtering (the row sum is then the sum of the tile sums).
+    at::Tensor tile_sums, s;
+    if (filtering) {
+      const int64_t full = V / kTile;
+      tile_sums = at::empty({nb, n_tiles}, acc_opts);
+      if (full > 0) tile_sums.narrow(1, 0, full).copy_(L.narrow(1, 0, full * kTile).view({nb, full, kTile}).sum(2));
+      if (full < n_tiles) tile_sums.select(1, full).copy_(L.narrow(1, full * kTile, V - full * kTile).sum(1));
+      s = tile_sums.sum(1);
+    } else {
+      s = L.sum(1);
+    }
     const at::Tensor lse = s.log().add_(m.squeeze(1));
     if (!lse.isfinite().all().item<bool>()) {
       const int64_t bad = rows_b.masked_select(lse.isfinite().logical_not())[0].item<int64_t>();
       TORCH_CHECK_VALUE(false, "linear_cross_entropy: non-finite log-sum-exp in row ", bad,
-                  " (NaN or inf in x, weight or bias)");
+                        " (NaN or inf in x, weight or bias)");
     }
     at::Tensor loss_b = lse - z_target * (acc_t(1) - eps_ls);
     if (o.label_smoothing > 0) loss_b.sub_(z_sum * (eps_ls / static_cast<acc_t>(V)));
@@ -170,32 +183,24 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> run(
     lse_all.index_copy_(0, rows_b, lse.to(at::kFloat));
     if (!want_grad) continue;
 
-    // G = c_i * ((1 + 2 w lse_i) softmax_ij - (1 - eps) [j = y_i] - eps / V)  (times 1 - tanh^2 under softcap).
-    // The row weight c_i (1/n_valid, 1 or the upstream gradient) is applied after filtering, which looks at the
-    // unscaled rows.
-    L.mul_(((lse * (2 * zl) + 1) / s).unsqueeze(1));
-    if (o.label_smoothing > 0) L.sub_(eps_ls / static_cast<acc_t>(V));
-    L.scatter_add_(1, y, at::full({nb, 1}, eps_ls - 1, acc_opts));
-    if (o.softcap > 0) L.mul_(cap_buf.narrow(0, 0, nb));
+    // Per row, dloss_i/dz_ij = coef_i E_ij - (1 - eps) [j = y_i] - eps / V with coef_i = (1 + 2 w lse_i) / s_i,
+    // times 1 - tanh^2 under softcap; G = c_i * that, with the row weight c_i (1/n_valid, 1 or the upstream grad).
+    const at::Tensor coef = (lse * (2 * zl) + 1) / s;
+    const at::Tensor c = weight_valid.narrow(0, start, nb);
 
-    // Gradient filtering: a vocabulary tile is skipped when, for every row of the block, its total |G| mass is
-    // below filter_eps / n_tiles (so the mass a row loses over all skipped tiles stays below filter_eps).
+    // Gradient filtering on the unscaled row gradient: a vocabulary tile is skipped when, for every row of the
+    // block, its total mass is below filter_eps / n_tiles (so a row loses less than filter_eps over all skipped
+    // tiles). The mass is coef * (tile sum of E), corrected in the target's tile for the one-hot term; under softcap
+    // this bounds the true mass from above (1 - tanh^2 <= 1).
     std::vector<std::pair<int64_t, int64_t>> runs;  // [begin, end) column ranges to keep
     if (filtering) {
-      const int64_t full = V / kTile;
-      std::vector<acc_t> tile_max(n_tiles, acc_t(0));
-      if (full > 0) {
-        at::Tensor mass = at::linalg_vector_norm(L.narrow(1, 0, full * kTile).view({nb, full, kTile}), 1, {2});
-        at::Tensor mx = std::get<0>(mass.max(0)).contiguous();
-        std::copy(mx.data_ptr<acc_t>(), mx.data_ptr<acc_t>() + full, tile_max.begin());
-      }
-      if (full < n_tiles) {
-        tile_max[full] = at::linalg_vector_norm(L.narrow(1, full * kTile, V - full * kTile), 1, {1})
-                             .max()
-                             .template item<acc_t>();
-      }
+      at::Tensor mass = tile_sums.mul_(coef.unsqueeze(1));
+      const at::Tensor p_target = L.gather(1, y).squeeze(1) * coef;
+      mass.scatter_add_(1, at::floor_divide(y, kTile), ((p_target - 1).abs() - p_target).unsqueeze(1));
+      const at::Tensor tile_max = std::get<0>(mass.max(0)).contiguous();
+      const acc_t* tm = tile_max.data_ptr<acc_t>();
       for (int64_t t = 0; t < n_tiles; ++t) {
-        if (!(tile_max[t] < tile_budget)) {  // NaN-safe: keep
+        if (!(tm[t] < tile_budget)) {  // NaN-safe: keep
           const int64_t b = t * kTile, e = std::min(V, b + kTile);
           if (!runs.empty() && runs.back().second == b) {
             runs.back().second = e;
@@ -208,7 +213,10 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> run(
       runs.emplace_back(0, V);
     }
 
-    L.mul_(weight_valid.narrow(0, start, nb).unsqueeze(1));
+    L.mul_((coef * c).unsqueeze(1));
+    if (o.label_smoothing > 0) L.sub_((c * (eps_ls / static_cast<acc_t>(V))).unsqueeze(1));
+    L.scatter_add_(1, y, (c * (eps_ls - 1)).unsqueeze(1));
+    if (o.softcap > 0) L.mul_(cap_buf.narrow(0, 0, nb));
     at::Tensor g_op = L;  // G in the GEMM input dtype
     if constexpr (low_precision) {
       g_op = g_low.narrow(0, 0, nb);
@@ -227,9 +235,27 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> run(
       grad_x.index_copy_(0, rows_b, dxb.to(x_in.scalar_type()));
     }
     if (o.grad_weight) {
-      const at::Tensor xb_acc = xb.to(acc_type);
-      for (const auto& [b, e] : runs) {  // dW[b:e] += G[:, b:e]^T X_b, accumulated in acc_t
-        grad_w_acc.narrow(0, b, e - b).addmm_(L.narrow(1, b, e - b).t(), xb_acc);
+      if (start == 0) runs.assign(1, {0, V});
+      if constexpr (low_precision) {
+        // bf16/fp16 GEMM per vocabulary chunk; each block's partial product is rounded once and summed in fp32.
+        for (const auto& [b, e] : runs) {
+          for (int64_t cb = b; cb < e; cb += kLowPrecisionChunk) {
+            const int64_t ce = std::min(e, cb + kLowPrecisionChunk);
+            at::Tensor part = at::mm(g_op.narrow(1, cb, ce - cb).t(), xb);
+            at::Tensor dst = grad_w_acc.narrow(0, cb, ce - cb);
+            if (start == 0) {
+              dst.copy_(part);
+            } else {
+              dst.add_(part);
+            }
+          }
+        }
+      } else if (start == 0) {
+        at::mm_out(grad_w_acc, L.t(), xb);
+      } else {
+        for (const auto& [b, e] : runs) {  // dW[b:e] += G[:, b:e]^T X_b
+          grad_w_acc.narrow(0, b, e - b).addmm_(L.narrow(1, b, e - b).t(), xb);
+        }
       }
     }
     if (o.grad_bias) grad_b_acc.add_(L.sum(0));

@@ -58,9 +58,20 @@ def _bwd_fake(
 def _setup_context(ctx: Any, inputs: tuple[Any, ...], output: tuple[Any, ...]) -> None:
     x, weight, bias, target, ignore_index, reduction, label_smoothing, z_loss, softcap, filter_eps, gi, gw, gb = inputs
     _, _, grad_x, grad_w, grad_b = output
+    ctx.set_materialize_grads(False)  # the lse and gradient outputs get no upstream: no zero-filled V×D tensors
     ctx.save_for_backward(x, weight, bias, target, grad_x, grad_w, grad_b)
     ctx.options = (ignore_index, reduction, label_smoothing, z_loss, softcap, filter_eps)
     ctx.computed = (gi, gw, gb)
+
+
+def _plain_eager_cpu(t: torch.Tensor) -> bool:
+    """A real CPU tensor outside any tracing (compile, fake or functional modes): its value may be read."""
+    return (
+        type(t) is torch.Tensor
+        and t.device.type == "cpu"
+        and not torch.compiler.is_compiling()
+        and torch._C._len_torch_dispatch_stack() == 0
+    )
 
 
 def _backward(ctx: Any, grad_loss: torch.Tensor, *unused: Any) -> tuple[Any, ...]:
@@ -68,9 +79,13 @@ def _backward(ctx: Any, grad_loss: torch.Tensor, *unused: Any) -> tuple[Any, ...
     ignore_index, reduction, label_smoothing, z_loss, softcap, filter_eps = ctx.options
     needed = tuple(ctx.needs_input_grad[:3])
     rest = (None,) * 10
+    if grad_loss is None:
+        return (None, None, None, *rest)
     if reduction != 0 and all(c or not n for c, n in zip(ctx.computed, needed, strict=True)):
-        # Gradients of the reduced loss were formed in the forward pass: scale them by the upstream scalar.
-        outs = [g * grad_loss if n else None for g, n in zip((grad_x, grad_w, grad_b), needed, strict=True)]
+        # Gradients of the reduced loss were formed in the forward pass: scale them by the upstream scalar
+        # (in eager mode on CPU an upstream of exactly 1, as from `loss.backward()`, skips that pass).
+        unit = _plain_eager_cpu(grad_loss) and bool(grad_loss == 1)
+        outs = [(g if unit else g * grad_loss) if n else None for g, n in zip((grad_x, grad_w, grad_b), needed, strict=True)]
         return (*outs, *rest)
     # Per-row upstream gradient: recompute the logits block by block.
     n = x.shape[0]
