@@ -17,7 +17,9 @@ namespace {
 // Vocabulary chunk of the low-precision logits GEMM, whose (bf16/fp16) output is widened into the fp32 block.
 constexpr int64_t kLowPrecisionChunk = 4096;
 
-// Logit-buffer budget per row block: big enough for efficient GEMMs, small enough to stay in cache.
+// Logit-buffer budget per row block (INFOMIX_XENT_BLOCK_BYTES, default 16 MiB): the peak extra memory of the op.
+// Larger blocks mean fewer passes of the V x D gradient accumulator through memory (each row block reads and writes
+// it once), which matters with several threads; smaller ones keep the buffer in cache and the footprint low.
 int64_t block_rows(int64_t V, int64_t elem_bytes) {
   int64_t budget = 16LL << 20;
   if (const char* env = std::getenv("INFOMIX_XENT_BLOCK_BYTES")) {
@@ -182,7 +184,6 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> run(
     loss_rows.index_copy_(0, rows_b, loss_b);
     lse_all.index_copy_(0, rows_b, lse.to(at::kFloat));
     if (!want_grad) continue;
-
     // Per row, dloss_i/dz_ij = coef_i E_ij - (1 - eps) [j = y_i] - eps / V with coef_i = (1 + 2 w lse_i) / s_i,
     // times 1 - tanh^2 under softcap; G = c_i * that, with the row weight c_i (1/n_valid, 1 or the upstream grad).
     const at::Tensor coef = (lse * (2 * zl) + 1) / s;
@@ -222,6 +223,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> run(
       g_op = g_low.narrow(0, 0, nb);
       g_op.copy_(L);
     }
+    if (o.grad_bias) grad_b_acc.add_(L.sum(0));
     if (o.grad_input) {
       at::Tensor dxb = dx_blk.narrow(0, 0, nb);
       dxb.zero_();
@@ -258,7 +260,6 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> run(
         }
       }
     }
-    if (o.grad_bias) grad_b_acc.add_(L.sum(0));
   }
 
   at::Tensor loss;

@@ -237,7 +237,9 @@ def test_module_wrapper():
     want = F.cross_entropy(head.logits(x).reshape(-1, 300), y.reshape(-1), label_smoothing=0.1)
     assert_close(loss, want, torch.float32)
     loss.backward()
-    assert head.weight.grad is not None and head.bias.grad is not None and x.grad is not None
+    assert head.weight.grad is not None
+    assert head.bias.grad is not None
+    assert x.grad is not None
     assert "vocab_size=300" in repr(head)
 
 

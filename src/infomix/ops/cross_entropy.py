@@ -85,7 +85,9 @@ def _backward(ctx: Any, grad_loss: torch.Tensor, *unused: Any) -> tuple[Any, ...
         # Gradients of the reduced loss were formed in the forward pass: scale them by the upstream scalar
         # (in eager mode on CPU an upstream of exactly 1, as from `loss.backward()`, skips that pass).
         unit = _plain_eager_cpu(grad_loss) and bool(grad_loss == 1)
-        outs = [(g if unit else g * grad_loss) if n else None for g, n in zip((grad_x, grad_w, grad_b), needed, strict=True)]
+        outs = [
+            (g if unit else g * grad_loss) if n else None for g, n in zip((grad_x, grad_w, grad_b), needed, strict=True)
+        ]
         return (*outs, *rest)
     # Per-row upstream gradient: recompute the logits block by block.
     n = x.shape[0]

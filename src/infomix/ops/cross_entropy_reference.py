@@ -1,4 +1,4 @@
-"""Pure-PyTorch references of linear cross-entropy: chunked kernels with the ops' signatures, and a plain autograd form."""
+"""PyTorch references of linear cross-entropy: chunked kernels with the ops' signatures and a plain autograd form."""
 
 from __future__ import annotations
 
@@ -86,7 +86,9 @@ def _run(
         bad = valid[rows] & ~lse.isfinite()
         if bool(bad.any()):
             i = start + int(bad.nonzero()[0, 0])
-            raise ValueError(f"linear_cross_entropy: non-finite log-sum-exp in row {i} (NaN or inf in x, weight or bias)")
+            raise ValueError(
+                f"linear_cross_entropy: non-finite log-sum-exp in row {i} (NaN or inf in x, weight or bias)"
+            )
         z_y = z.gather(1, y).squeeze(1)
         loss = lse - (1 - label_smoothing) * z_y - label_smoothing * z.mean(dim=1) + z_loss * lse * lse
         loss_rows[rows] = torch.where(valid[rows], loss, 0)
@@ -177,7 +179,7 @@ def linear_cross_entropy_autograd(
     z_loss: float = 0.0,
     softcap: float = 0.0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Differentiable (plain autograd) loss and LSE on flattened inputs x [N, D], target [N]; holds N x V for backward."""
+    """Differentiable (plain autograd) loss and LSE of x [N, D], target [N]; autograd keeps N x V for backward."""
     code = _REDUCTIONS.index(reduction)
     valid = _check_values(target, weight.shape[0], ignore_index, code)
     z, _ = block_logits(x, weight, bias, softcap)
