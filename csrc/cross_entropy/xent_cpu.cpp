@@ -17,17 +17,17 @@ namespace {
 // Vocabulary chunk of the low-precision logits GEMM, whose (bf16/fp16) output is widened into the fp32 block.
 constexpr int64_t kLowPrecisionChunk = 4096;
 
-// Logit-buffer budget per row block (INFOMIX_XENT_BLOCK_BYTES, default 16 MiB): the peak extra memory of the op.
-// Larger blocks mean fewer passes of the V x D gradient accumulator through memory (each row block reads and writes
-// it once), which matters with several threads; smaller ones keep the buffer in cache and the footprint low.
+// Rows per block: 16 MiB of logits, but at least 128 rows (so 64 MiB at V = 128256, still ~1% of the materialised
+// path there). Larger blocks mean fewer passes of the V x D gradient accumulator through memory (each row block reads
+// and writes it once) and better GEMM shapes; smaller ones keep the footprint low. INFOMIX_XENT_BLOCK_BYTES sets the
+// logit budget exactly (at least 16 rows), e.g. 64 MiB for 512-row blocks at V = 32768.
 int64_t block_rows(int64_t V, int64_t elem_bytes) {
-  int64_t budget = 16LL << 20;
+  const int64_t row_bytes = std::max<int64_t>(V * elem_bytes, 1);
   if (const char* env = std::getenv("INFOMIX_XENT_BLOCK_BYTES")) {
-    budget = std::max<int64_t>(std::atoll(env), 1 << 16);
+    const int64_t budget = std::max<int64_t>(std::atoll(env), 1 << 16);
+    return std::max<int64_t>(16, std::min<int64_t>(1024, budget / row_bytes));
   }
-  int64_t rows = budget / std::max<int64_t>(V * elem_bytes, 1);
-  rows = std::max<int64_t>(16, std::min<int64_t>(1024, rows));
-  return rows;
+  return std::max<int64_t>(128, std::min<int64_t>(1024, (16LL << 20) / row_bytes));
 }
 
 constexpr int64_t kTile = 512;  // vocabulary tile width used by gradient filtering

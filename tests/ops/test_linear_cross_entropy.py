@@ -310,3 +310,25 @@ def test_compiled_cpu_kernel_is_registered():
         pytest.skip("the compiled library is not installed; the reference kernels are in use")
     assert ops.has_kernel("linear_cross_entropy_fwd", "CPU")
     assert "cross_entropy" in ops.build_info()["cpu_kernels"]
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("opts", OPTIONS[:8], ids=lambda o: ",".join(f"{k}={v}" for k, v in o.items()) or "plain")
+def test_cuda_matches_float64_oracle(dtype, opts):
+    opts = dict(opts)
+    has_bias = opts.pop("bias", False)
+    x, w, b, y = make(53, 40, 1037, dtype, seed=17, bias=has_bias)
+    cuda = [t.cuda().requires_grad_() for t in (x, w, b) if t is not None]
+    xc, wc = cuda[0], cuda[1]
+    bc = cuda[2] if has_bias else None
+    loss = ops.linear_cross_entropy(xc, wc, y.cuda(), bias=bc, **opts)
+    inputs = [t.requires_grad_() for t in (x, w, b) if t is not None]
+    want, _ = oracle(x, w, b, y, **opts)
+    assert_close(loss.cpu(), want, dtype)
+    up = torch.randn(loss.shape, generator=torch.Generator().manual_seed(1)).to(dtype) if loss.dim() else None
+    got_g = grads(loss, cuda, None if up is None else up.cuda())
+    want_g = grads(want, inputs, None if up is None else up.double())
+    for g_got, g_want in zip(got_g, want_g, strict=True):
+        assert_close(g_got.cpu(), g_want, dtype)

@@ -200,7 +200,7 @@ def linear_cross_entropy(
       ignored), "sum" adds them, "none" returns per-position losses of `target`'s shape (0 where ignored).
     * shift k (True = 1): pairs x[..., t, :] with target[..., t + k] along the sequence dimension (x's
       dim -2) without copying x; the last k positions of each sequence are dropped.
-    * filter_eps: gradient filtering. For each block of rows, a vocabulary tile of 512 entries is
+    * filter_eps: gradient filtering. For each block of rows, a vocabulary tile (512 entries on CPU, 64 on CUDA) is
       skipped in the gradient GEMMs when every row's Σ_{j in tile} |∂loss_i/∂z_ij| is below
       filter_eps / (number of tiles), so the gradient mass a row loses over all skipped tiles is below
       filter_eps. "auto" = `torch.finfo(x.dtype).eps / 64` (well below the working precision, also for
@@ -212,6 +212,11 @@ def linear_cross_entropy(
     the forward pass from each block's logits (6·N·D·V FLOPs in all); with reduction="none" the backward
     pass recomputes the logits block by block. Targets outside [0, V) other than ignore_index, and
     non-finite logits, raise errors.
+
+    Memory (CPU): one row block of float32 logits (16 MiB but at least 128 rows; `INFOMIX_XENT_BLOCK_BYTES`
+    sets it, larger blocks run faster with several threads), plus for bfloat16/float16 weights a float32
+    V×D accumulator of the weight gradient. With bfloat16/float16 inputs the CPU logits GEMM rounds to that dtype (as the
+    materialised `x @ W.T` does) before the float32 softmax.
     """
     k, eps = _validate(x, weight, target, bias, reduction, label_smoothing, z_loss, softcap, shift, filter_eps)
     code = REDUCTIONS.index(reduction)
