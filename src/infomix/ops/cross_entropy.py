@@ -32,9 +32,10 @@ _bwd = _library.define_op("linear_cross_entropy_bwd", BWD_SCHEMA, backward_refer
 
 @torch.library.register_fake("infomix::linear_cross_entropy_fwd")
 def _fwd_fake(
-    x, weight, bias, target, ignore_index, reduction, label_smoothing, z_loss, softcap, filter_eps,
-    grad_input, grad_weight, grad_bias,
-):  # fmt: skip
+    x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, target: torch.Tensor, ignore_index: int,
+    reduction: int, label_smoothing: float, z_loss: float, softcap: float, filter_eps: float, grad_input: bool,
+    grad_weight: bool, grad_bias: bool,
+) -> tuple[torch.Tensor, ...]:  # fmt: skip
     n = x.shape[0]
     loss = x.new_empty((n,)) if reduction == 0 else x.new_empty(())
     lse = x.new_empty((n,), dtype=torch.float32)
@@ -46,9 +47,10 @@ def _fwd_fake(
 
 @torch.library.register_fake("infomix::linear_cross_entropy_bwd")
 def _bwd_fake(
-    grad_loss, x, weight, bias, target, ignore_index, label_smoothing, z_loss, softcap, filter_eps,
-    grad_input, grad_weight, grad_bias,
-):  # fmt: skip
+    grad_loss: torch.Tensor, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, target: torch.Tensor,
+    ignore_index: int, label_smoothing: float, z_loss: float, softcap: float, filter_eps: float, grad_input: bool,
+    grad_weight: bool, grad_bias: bool,
+) -> tuple[torch.Tensor, ...]:  # fmt: skip
     gx = x.new_empty(x.shape) if grad_input else x.new_empty((0,))
     gw = weight.new_empty(weight.shape) if grad_weight else weight.new_empty((0,))
     gb = x.new_empty((weight.shape[0],)) if grad_bias else x.new_empty((0,))
@@ -200,8 +202,8 @@ def linear_cross_entropy(
       ignored), "sum" adds them, "none" returns per-position losses of `target`'s shape (0 where ignored).
     * shift k (True = 1): pairs x[..., t, :] with target[..., t + k] along the sequence dimension (x's
       dim -2) without copying x; the last k positions of each sequence are dropped.
-    * filter_eps: gradient filtering. For each block of rows, a vocabulary tile (512 entries on CPU, 64 on CUDA) is
-      skipped in the gradient GEMMs when every row's Σ_{j in tile} |∂loss_i/∂z_ij| is below
+    * filter_eps: gradient filtering. For each block of rows, a vocabulary tile (512 entries on CPU, 64 on
+      CUDA) is skipped in the gradient GEMMs when every row's Σ_{j in tile} |∂loss_i/∂z_ij| is below
       filter_eps / (number of tiles), so the gradient mass a row loses over all skipped tiles is below
       filter_eps. "auto" = `torch.finfo(x.dtype).eps / 64` (well below the working precision, also for
       dW, whose columns collect the dropped mass of many rows); None or 0 disables it. Unlike a
