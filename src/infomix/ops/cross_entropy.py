@@ -217,8 +217,8 @@ def linear_cross_entropy(
 
     Memory (CPU): one row block of float32 logits (16 MiB but at least 128 rows; `INFOMIX_XENT_BLOCK_BYTES`
     sets it, larger blocks run faster with several threads), plus for bfloat16/float16 weights a float32
-    V×D accumulator of the weight gradient. With bfloat16/float16 inputs the CPU logits GEMM rounds to that dtype (as the
-    materialised `x @ W.T` does) before the float32 softmax.
+    V×D accumulator of the weight gradient. With bfloat16/float16 inputs the CPU logits GEMM rounds to
+    that dtype (as the materialised `x @ W.T` does) before the float32 softmax.
     """
     k, eps = _validate(x, weight, target, bias, reduction, label_smoothing, z_loss, softcap, shift, filter_eps)
     code = REDUCTIONS.index(reduction)
