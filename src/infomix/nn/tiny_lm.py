@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from infomix.ops.attention import attention
+from infomix.ops.cross_entropy import linear_cross_entropy
 
 
 @dataclass
@@ -169,13 +170,12 @@ class TinyLM(nn.Module):
         return F.linear(self.hidden(tokens), self.embed.weight)
 
     def loss(self, tokens: torch.Tensor, targets: torch.Tensor, ignore_index: int = -100) -> torch.Tensor:
-        """Mean next-token cross-entropy (nats) of `targets` [B, S] given `tokens` [B, S]."""
+        """Mean next-token cross-entropy (nats) of `targets` [B, S] given `tokens` [B, S], by the streaming op."""
         if targets.shape != tokens.shape:
             raise ValueError(f"targets must have the shape of tokens {tuple(tokens.shape)}, got {tuple(targets.shape)}")
         h = self.hidden(tokens)
-        return F.cross_entropy(
-            F.linear(h.flatten(0, 1), self.embed.weight), targets.flatten(), ignore_index=ignore_index
-        )
+        # Streaming loss: the [B·S, V] logits are never materialised.
+        return linear_cross_entropy(h.flatten(0, 1), self.embed.weight, targets.flatten(), ignore_index=ignore_index)
 
     @torch.no_grad()
     def generate(self, prompt: torch.Tensor, steps: int, temperature: float = 1.0, seed: int = 0) -> torch.Tensor:
