@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -95,7 +96,7 @@ class CausalSelfAttention(nn.Module):
         q = self.wq(x).view(b, s, self.n_heads, self.head_dim).transpose(1, 2)
         k, v = self.wkv(x).view(b, s, 2, self.n_kv_heads, self.head_dim).permute(2, 0, 3, 1, 4)
         q, k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
-        out = attention(q, k, v, causal=True)
+        out = cast(torch.Tensor, attention(q, k, v, causal=True))
         return self.wo(out.transpose(1, 2).reshape(b, s, -1))
 
 
@@ -129,6 +130,9 @@ class Block(nn.Module):
 
 class TinyLM(nn.Module):
     """The model: `forward(tokens)` gives logits [B, S, V]; `loss(tokens, targets)` the mean cross-entropy."""
+
+    rope_cos: torch.Tensor
+    rope_sin: torch.Tensor
 
     def __init__(self, config: TinyLMConfig | None = None) -> None:
         super().__init__()
@@ -175,7 +179,8 @@ class TinyLM(nn.Module):
             raise ValueError(f"targets must have the shape of tokens {tuple(tokens.shape)}, got {tuple(targets.shape)}")
         h = self.hidden(tokens)
         # Streaming loss: the [B·S, V] logits are never materialised.
-        return linear_cross_entropy(h.flatten(0, 1), self.embed.weight, targets.flatten(), ignore_index=ignore_index)
+        loss = linear_cross_entropy(h.flatten(0, 1), self.embed.weight, targets.flatten(), ignore_index=ignore_index)
+        return cast(torch.Tensor, loss)
 
     @torch.no_grad()
     def generate(self, prompt: torch.Tensor, steps: int, temperature: float = 1.0, seed: int = 0) -> torch.Tensor:
