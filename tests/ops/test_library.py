@@ -22,6 +22,7 @@ def test_build_info_describes_the_build():
     families = sorted({p.parent.name for p in (ROOT / "csrc").glob("*/*.cpp")})
     assert sorted(info["cpu_kernels"]) == families
     assert info["with_cuda"] == bool(info["cuda_kernels"])
+    assert info["openmp"], "kernels built without OpenMP run at::parallel_for serially"
     json.dumps(info)  # serialisable for `infomix doctor --json`
 
 

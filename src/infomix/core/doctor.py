@@ -33,6 +33,8 @@ def diagnose() -> dict[str, Any]:
         problems.append(f"compiled kernels unavailable: {info.get('error')}; ops run their PyTorch references")
     if info.get("warning"):
         problems.append(info["warning"])
+    if info["compiled"] and not info.get("openmp"):
+        problems.append("the kernels were built without OpenMP: their parallel loops run on one thread")
     if cuda["available"] and not info.get("cuda_kernels"):
         problems.append("a CUDA device is present but no CUDA kernels were compiled (CUDA ops use references)")
     return {

@@ -54,10 +54,11 @@ def build_info() -> dict[str, Any]:
     info: dict[str, Any] = {"compiled": compiled, "library": str(_library_path() or ""), "error": _load_error}
     if _BUILD_INFO.exists():
         raw = json.loads(_BUILD_INFO.read_text())
-        raw["with_cuda"] = str(raw.get("with_cuda", "")).upper() in {"ON", "1", "TRUE"}
+        for flag in ("with_cuda", "openmp"):
+            raw[flag] = str(raw.get(flag, "")).upper() in {"ON", "1", "TRUE"}
         info.update(raw)
     else:
-        info.update({"cpu_kernels": [], "cuda_kernels": [], "with_cuda": False})
+        info.update({"cpu_kernels": [], "cuda_kernels": [], "with_cuda": False, "openmp": False})
     info["runtime_torch_version"] = torch.__version__
     if info.get("torch_version") and info["torch_version"] != torch.__version__:
         info["warning"] = f"built against torch {info['torch_version']}, running torch {torch.__version__}: rebuild"
