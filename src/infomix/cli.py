@@ -125,6 +125,7 @@ def doctor(as_json: bool) -> None:
     console.print(
         f"  built with torch {build.get('torch_version', '?')}, CUDA {build.get('torch_cuda_version') or '-'}"
     )
+    console.print(f"  OpenMP (parallel CPU loops): {'yes' if build.get('openmp') else 'no'}")
     for dist, ver in report["distributions"].items():
         console.print(f"{dist}: {ver or '[dim]not installed[/dim]'}")
     for problem in report["problems"]:
