@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from infomix.core.errors import DuplicateComponentError, UnknownComponentError, suggest
@@ -75,7 +75,6 @@ class Component:
     provider: str = "<unknown>"
     distribution: str | None = None
     version: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def key(self) -> str:
@@ -211,7 +210,6 @@ class Register:
         *,
         summary: str | None = None,
         params: tuple[Param, ...] | list[Param] | None = None,
-        **extra: Any,
     ) -> Component:
         check_kind(kind)
         if not name or ":" in name or name != name.strip():
@@ -230,6 +228,5 @@ class Register:
             provider=self.provider,
             distribution=self.distribution,
             version=self.version,
-            extra=dict(extra),
         )
         return self._registry.add(component)
