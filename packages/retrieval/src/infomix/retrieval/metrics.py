@@ -36,7 +36,17 @@ def _per_query(run: Run, qrels: Qrels, score: Callable[[list[str], Mapping[str, 
     return results
 
 
-class NDCG:
+class _RankingMetric:
+    """Shared call: score every judged query's ranking with the subclass's `_score(docs, judgements)`."""
+
+    def _score(self, docs: list[str], judgements: Mapping[str, int]) -> float:
+        raise NotImplementedError
+
+    def __call__(self, run: Run, qrels: Qrels) -> dict[str, float]:
+        return _per_query(run, qrels, self._score)
+
+
+class NDCG(_RankingMetric):
     """Normalised discounted cumulative gain at cutoff k: Σ gain_i / log2(i + 1) over the ideal ordering's.
 
     Gains are the relevance grades (linear, trec_eval's ``ndcg_cut``); ``exponential=True`` uses 2^g − 1.
@@ -55,11 +65,8 @@ class NDCG:
         idcg = sum(self._gain(g) / math.log2(i + 2) for i, g in enumerate(ideal))
         return dcg / idcg
 
-    def __call__(self, run: Run, qrels: Qrels) -> dict[str, float]:
-        return _per_query(run, qrels, self._score)
 
-
-class Precision:
+class Precision(_RankingMetric):
     """Precision@k: relevant docs (grade ≥ ``min_grade``) among the top k, divided by k (trec_eval's P_k)."""
 
     def __init__(self, k: int = 10, min_grade: int = 1) -> None:
@@ -69,11 +76,8 @@ class Precision:
     def _score(self, docs: list[str], judgements: Mapping[str, int]) -> float:
         return sum(judgements.get(d, 0) >= self.min_grade for d in docs[: self.k]) / self.k
 
-    def __call__(self, run: Run, qrels: Qrels) -> dict[str, float]:
-        return _per_query(run, qrels, self._score)
 
-
-class Recall:
+class Recall(_RankingMetric):
     """Fraction of a query's relevant docs (grade ≥ ``min_grade``) retrieved in the top k."""
 
     def __init__(self, k: int | None = 100, min_grade: int = 1) -> None:
@@ -84,11 +88,8 @@ class Recall:
         relevant = {d for d, g in judgements.items() if g >= self.min_grade}
         return len(relevant.intersection(docs[: self.k])) / len(relevant) if relevant else 0.0
 
-    def __call__(self, run: Run, qrels: Qrels) -> dict[str, float]:
-        return _per_query(run, qrels, self._score)
 
-
-class MRR:
+class MRR(_RankingMetric):
     """Reciprocal rank of the first relevant doc (grade ≥ ``min_grade``) within the top k, else 0."""
 
     def __init__(self, k: int | None = 10, min_grade: int = 1) -> None:
@@ -101,11 +102,8 @@ class MRR:
                 return 1.0 / (i + 1)
         return 0.0
 
-    def __call__(self, run: Run, qrels: Qrels) -> dict[str, float]:
-        return _per_query(run, qrels, self._score)
 
-
-class AveragePrecision:
+class AveragePrecision(_RankingMetric):
     """Average precision (its mean over queries is MAP): mean of precision@rank at each relevant doc."""
 
     def __init__(self, k: int | None = None, min_grade: int = 1) -> None:
@@ -120,9 +118,6 @@ class AveragePrecision:
                 hits += 1
                 total += hits / (i + 1)
         return total / len(relevant) if relevant else 0.0
-
-    def __call__(self, run: Run, qrels: Qrels) -> dict[str, float]:
-        return _per_query(run, qrels, self._score)
 
 
 def mean(scores: Mapping[str, float]) -> float:
