@@ -3,6 +3,7 @@
 import pytest
 import torch
 
+from infomix.core.threads import torch_threads
 from infomix.nn import TinyLM, TinyLMConfig
 from infomix.nn.tiny_lm import apply_rotary, rotary_tables
 
@@ -10,10 +11,8 @@ from infomix.nn.tiny_lm import apply_rotary, rotary_tables
 @pytest.fixture(autouse=True)
 def one_thread():
     """A model this small trains fastest on one thread (and far slower with threads on a busy machine)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    with torch_threads(1):
+        yield
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from infomix.core.threads import torch_threads  # noqa: E402
 from infomix.mi import estimate, task  # noqa: E402
 from infomix.mi.neural import (  # noqa: E402
     InfoNCEEstimator,
@@ -20,10 +21,8 @@ SMALL = {"hidden": (32, 32), "batch_size": 64, "max_steps": 400, "eval_every": 5
 
 @pytest.fixture(autouse=True)
 def few_threads():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+    with torch_threads(1):
+        yield
 
 
 @pytest.mark.parametrize("name", ["mine", "dv", "nwj", "infonce", "smile", "js"])

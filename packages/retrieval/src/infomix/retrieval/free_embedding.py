@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from infomix.core.threads import torch_threads
 from infomix.retrieval.limit import qrel_matrix
 
 
@@ -51,12 +52,8 @@ def solve_free_embedding(
         raise ValueError("relevant must be a [queries, docs] boolean matrix with a relevant doc in every row")
     if dim < 1:
         raise ValueError(f"dim must be >= 1, got {dim}")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # the problem is tiny: threads only add synchronisation
-    try:
+    with torch_threads(1):  # the problem is tiny: threads only add synchronisation
         return _optimise(rel, dim, max_steps, lr, temperature, check_every, seed)
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _optimise(
