@@ -346,7 +346,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> run(
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> forward_cuda(
     const at::Tensor& x, const at::Tensor& weight, const std::optional<at::Tensor>& bias, const at::Tensor& target,
     int64_t ignore_index, int64_t reduction, double label_smoothing, double z_loss, double softcap, double filter_eps,
-    bool grad_input, bool grad_weight, bool grad_bias) {
+    bool grad_input, bool grad_weight, bool grad_bias, bool /*fp32_accumulation: CUDA always accumulates in fp32*/) {
   const bool filter = filter_eps > 0 && label_smoothing == 0;
   Options o{ignore_index, reduction, label_smoothing, z_loss, softcap, filter ? filter_eps : 0.0,
             grad_input, grad_weight, grad_bias};
@@ -356,7 +356,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> forward_c
 std::tuple<at::Tensor, at::Tensor, at::Tensor> backward_cuda(
     const at::Tensor& grad_loss, const at::Tensor& x, const at::Tensor& weight, const std::optional<at::Tensor>& bias,
     const at::Tensor& target, int64_t ignore_index, double label_smoothing, double z_loss, double softcap,
-    double filter_eps, bool grad_input, bool grad_weight, bool grad_bias) {
+    double filter_eps, bool grad_input, bool grad_weight, bool grad_bias,
+    bool /*fp32_accumulation: CUDA always accumulates in fp32*/) {
   TORCH_CHECK(grad_loss.dim() == 1 && grad_loss.size(0) == x.size(0),
               "linear_cross_entropy_backward: grad_loss must be [N], got shape ", grad_loss.sizes());
   const bool filter = filter_eps > 0 && label_smoothing == 0;

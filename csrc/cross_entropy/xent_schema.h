@@ -5,9 +5,9 @@
 #define INFOMIX_XENT_FWD_SCHEMA                                                                                   \
   "linear_cross_entropy_fwd(Tensor x, Tensor weight, Tensor? bias, Tensor target, int ignore_index, int reduction, " \
   "float label_smoothing, float z_loss, float softcap, float filter_eps, bool grad_input, bool grad_weight, "        \
-  "bool grad_bias) -> (Tensor, Tensor, Tensor, Tensor, Tensor)"
+  "bool grad_bias, bool fp32_accumulation) -> (Tensor, Tensor, Tensor, Tensor, Tensor)"
 
 #define INFOMIX_XENT_BWD_SCHEMA                                                                                    \
   "linear_cross_entropy_bwd(Tensor grad_loss, Tensor x, Tensor weight, Tensor? bias, Tensor target, "                \
   "int ignore_index, float label_smoothing, float z_loss, float softcap, float filter_eps, bool grad_input, "        \
-  "bool grad_weight, bool grad_bias) -> (Tensor, Tensor, Tensor)"
+  "bool grad_weight, bool grad_bias, bool fp32_accumulation) -> (Tensor, Tensor, Tensor)"

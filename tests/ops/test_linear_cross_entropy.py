@@ -97,6 +97,23 @@ def test_matches_float64_oracle(n, d, v, dtype, opts):
         assert_close(g_got, g_want, dtype)
 
 
+@pytest.mark.parametrize("opts", [{}, {"bias": True, "softcap": 4.0, "z_loss": 1e-3}], ids=["plain", "all"])
+def test_input_dtype_accumulation_of_the_weight_gradient(opts):
+    # bf16 with dW summed straight into the bf16 gradient over many row blocks (16 rows each here) stays within
+    # bf16 tolerance of the float64 oracle, and differs from the default fp32 accumulation.
+    opts = dict(opts)
+    x, w, b, y = make(150, 24, 1100, torch.bfloat16, seed=13, bias=opts.pop("bias", False))
+    inputs = [t.requires_grad_() for t in (x, w, b) if t is not None]
+    got = grads(ops.linear_cross_entropy(x, w, y, bias=b, grad_accumulation="input", **opts), inputs)
+    fp32 = grads(ops.linear_cross_entropy(x, w, y, bias=b, **opts), inputs)
+    want = grads(oracle(x, w, b, y, **opts)[0], inputs)
+    for g_got, g_want in zip(got, want, strict=True):
+        assert g_got.dtype == torch.bfloat16
+        assert_close(g_got, g_want, torch.bfloat16)
+    assert torch.equal(got[0], fp32[0])  # dX never crosses row blocks
+    assert not torch.equal(got[1], fp32[1])
+
+
 @pytest.mark.parametrize("shift", [True, 2])
 def test_shift_and_lse_on_sequences(shift):
     x, w, b, y = make(9, 16, 300, torch.float32, seed=7, batch=3, bias=True)
@@ -164,25 +181,25 @@ def test_opcheck_forward_and_backward():
     bwd = torch.ops.infomix.linear_cross_entropy_bwd.default
     xr, wr, br = (t.clone().requires_grad_() for t in (x, w, b))
     cases = [
-        (xr, wr, br, y, -100, 1, 0.1, 1e-3, 4.0, 1e-7, True, True, True),
-        (x, w, None, y, -100, 0, 0.0, 0.0, 0.0, 0.0, False, False, False),
-        (xr, wr, None, y, -100, 2, 0.0, 0.0, 0.0, 1e-7, True, False, False),
+        (xr, wr, br, y, -100, 1, 0.1, 1e-3, 4.0, 1e-7, True, True, True, True),
+        (x, w, None, y, -100, 0, 0.0, 0.0, 0.0, 0.0, False, False, False, True),
+        (xr, wr, None, y, -100, 2, 0.0, 0.0, 0.0, 1e-7, True, False, False, True),
     ]
     for args in cases:
         torch.library.opcheck(fwd, args)
     grad_rows = torch.randn(21)
-    torch.library.opcheck(bwd, (grad_rows, x, w, b, y, -100, 0.1, 1e-3, 4.0, 0.0, True, True, True))
+    torch.library.opcheck(bwd, (grad_rows, x, w, b, y, -100, 0.1, 1e-3, 4.0, 0.0, True, True, True, True))
 
 
 def test_compiled_kernel_matches_chunked_reference():
     x, w, b, y = make(45, 24, 1100, torch.float32, seed=9, bias=True)
-    args = (x, w, b, y, -100, 1, 0.05, 1e-3, 6.0, 0.0, True, True, True)
+    args = (x, w, b, y, -100, 1, 0.05, 1e-3, 6.0, 0.0, True, True, True, True)
     got = torch.ops.infomix.linear_cross_entropy_fwd(*args)
     want = forward_reference(*args)
     for g, r in zip(got, want, strict=True):
         torch.testing.assert_close(g, r, rtol=1e-5, atol=1e-6)
     up = torch.randn(45)
-    bargs = (up, x, w, b, y, -100, 0.05, 1e-3, 6.0, 0.0, True, True, True)
+    bargs = (up, x, w, b, y, -100, 0.05, 1e-3, 6.0, 0.0, True, True, True, True)
     for g, r in zip(torch.ops.infomix.linear_cross_entropy_bwd(*bargs), backward_reference(*bargs), strict=True):
         torch.testing.assert_close(g, r, rtol=1e-5, atol=1e-6)
 
@@ -222,7 +239,7 @@ def test_torch_compile_fullgraph_without_graph_breaks():
 
 def test_deterministic():
     x, w, b, y = make(50, 16, 900, torch.float32, seed=8, bias=True)
-    args = (x, w, b, y, -100, 1, 0.0, 0.0, 0.0, 1e-7, True, True, True)
+    args = (x, w, b, y, -100, 1, 0.0, 0.0, 0.0, 1e-7, True, True, True, True)
     a = torch.ops.infomix.linear_cross_entropy_fwd(*args)
     c = torch.ops.infomix.linear_cross_entropy_fwd(*args)
     assert all(torch.equal(u, v) for u, v in zip(a, c, strict=True))
@@ -262,6 +279,7 @@ def _bad_cases():
         ({"shift": -1}, "shift must be"),
         ({"shift": 8}, "shift=8 needs a sequence dimension"),
         ({"filter_eps": "fast"}, "filter_eps must be"),
+        ({"grad_accumulation": "bf16"}, "grad_accumulation must be one of"),
     ]
 
 

@@ -15,14 +15,15 @@ from infomix.ops.cross_entropy_reference import backward_reference, forward_refe
 FWD_SCHEMA = (
     "(Tensor x, Tensor weight, Tensor? bias, Tensor target, int ignore_index, int reduction, "
     "float label_smoothing, float z_loss, float softcap, float filter_eps, bool grad_input, bool grad_weight, "
-    "bool grad_bias) -> (Tensor, Tensor, Tensor, Tensor, Tensor)"
+    "bool grad_bias, bool fp32_accumulation) -> (Tensor, Tensor, Tensor, Tensor, Tensor)"
 )
 BWD_SCHEMA = (
     "(Tensor grad_loss, Tensor x, Tensor weight, Tensor? bias, Tensor target, "
     "int ignore_index, float label_smoothing, float z_loss, float softcap, float filter_eps, bool grad_input, "
-    "bool grad_weight, bool grad_bias) -> (Tensor, Tensor, Tensor)"
+    "bool grad_weight, bool grad_bias, bool fp32_accumulation) -> (Tensor, Tensor, Tensor)"
 )
 REDUCTIONS = ("none", "mean", "sum")
+GRAD_ACCUMULATIONS = ("float32", "input")
 AUTO_FILTER_DIVISOR = 64.0  # filter_eps="auto" keeps a row's dropped gradient mass below eps(dtype) / 64
 _DTYPES = (torch.float32, torch.float64, torch.bfloat16, torch.float16)
 
@@ -34,7 +35,7 @@ _bwd = _library.define_op("linear_cross_entropy_bwd", BWD_SCHEMA, backward_refer
 def _fwd_fake(
     x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, target: torch.Tensor, ignore_index: int,
     reduction: int, label_smoothing: float, z_loss: float, softcap: float, filter_eps: float, grad_input: bool,
-    grad_weight: bool, grad_bias: bool,
+    grad_weight: bool, grad_bias: bool, fp32_accumulation: bool,
 ) -> tuple[torch.Tensor, ...]:  # fmt: skip
     n = x.shape[0]
     loss = x.new_empty((n,)) if reduction == 0 else x.new_empty(())
@@ -49,7 +50,7 @@ def _fwd_fake(
 def _bwd_fake(
     grad_loss: torch.Tensor, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, target: torch.Tensor,
     ignore_index: int, label_smoothing: float, z_loss: float, softcap: float, filter_eps: float, grad_input: bool,
-    grad_weight: bool, grad_bias: bool,
+    grad_weight: bool, grad_bias: bool, fp32_accumulation: bool,
 ) -> tuple[torch.Tensor, ...]:  # fmt: skip
     gx = x.new_empty(x.shape) if grad_input else x.new_empty((0,))
     gw = weight.new_empty(weight.shape) if grad_weight else weight.new_empty((0,))
@@ -58,11 +59,11 @@ def _bwd_fake(
 
 
 def _setup_context(ctx: Any, inputs: tuple[Any, ...], output: tuple[Any, ...]) -> None:
-    x, weight, bias, target, ignore_index, reduction, label_smoothing, z_loss, softcap, filter_eps, gi, gw, gb = inputs
+    x, weight, bias, target, ignore_index, reduction, label_smoothing, z_loss, softcap, filter_eps, gi, gw, gb, acc = inputs
     _, _, grad_x, grad_w, grad_b = output
     ctx.set_materialize_grads(False)  # the lse and gradient outputs get no upstream: no zero-filled V×D tensors
     ctx.save_for_backward(x, weight, bias, target, grad_x, grad_w, grad_b)
-    ctx.options = (ignore_index, reduction, label_smoothing, z_loss, softcap, filter_eps)
+    ctx.options = (ignore_index, reduction, label_smoothing, z_loss, softcap, filter_eps, acc)
     ctx.computed = (gi, gw, gb)
 
 
@@ -78,9 +79,9 @@ def _plain_eager_cpu(t: torch.Tensor) -> bool:
 
 def _backward(ctx: Any, grad_loss: torch.Tensor, *unused: Any) -> tuple[Any, ...]:
     x, weight, bias, target, grad_x, grad_w, grad_b = ctx.saved_tensors
-    ignore_index, reduction, label_smoothing, z_loss, softcap, filter_eps = ctx.options
+    ignore_index, reduction, label_smoothing, z_loss, softcap, filter_eps, acc = ctx.options
     needed = tuple(ctx.needs_input_grad[:3])
-    rest = (None,) * 10
+    rest = (None,) * 11
     if grad_loss is None:
         return (None, None, None, *rest)
     if reduction != 0 and all(c or not n for c, n in zip(ctx.computed, needed, strict=True)):
@@ -101,7 +102,7 @@ def _backward(ctx: Any, grad_loss: torch.Tensor, *unused: Any) -> tuple[Any, ...
             rows = rows / (target != ignore_index).sum()
     gx, gw, gb = _bwd(
         rows.contiguous(), x, weight, bias, target, ignore_index, label_smoothing, z_loss, softcap, filter_eps,
-        needed[0], needed[1], needed[2],
+        needed[0], needed[1], needed[2], acc,
     )  # fmt: skip
     return (gx if needed[0] else None, gw if needed[1] else None, gb if needed[2] else None, *rest)
 
@@ -115,7 +116,7 @@ def _fail(message: str) -> None:
 
 def _validate(
     x: Any, weight: Any, target: Any, bias: Any, reduction: Any, label_smoothing: Any, z_loss: Any, softcap: Any,
-    shift: Any, filter_eps: Any,
+    shift: Any, filter_eps: Any, grad_accumulation: Any,
 ) -> tuple[int, float]:  # fmt: skip
     for name, t in (("x", x), ("weight", weight), ("target", target)):
         if not isinstance(t, torch.Tensor):
@@ -168,6 +169,8 @@ def _validate(
         eps = float(filter_eps)
     else:
         _fail(f"filter_eps must be 'auto', None or a float >= 0, got {filter_eps!r}")
+    if grad_accumulation not in GRAD_ACCUMULATIONS:
+        _fail(f"grad_accumulation must be one of {GRAD_ACCUMULATIONS}, got {grad_accumulation!r}")
     return k, eps
 
 
@@ -184,6 +187,7 @@ def linear_cross_entropy(
     softcap: float | None = None,
     shift: bool | int = False,
     filter_eps: float | str | None = "auto",
+    grad_accumulation: str = "float32",
     return_lse: bool = False,
 ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     """Cross-entropy of the logits `x @ weight.T + bias` against `target`, without forming the N×V logits.
@@ -208,6 +212,10 @@ def linear_cross_entropy(
       filter_eps. "auto" = `torch.finfo(x.dtype).eps / 64` (well below the working precision, also for
       dW, whose columns collect the dropped mass of many rows); None or 0 disables it. Unlike a
       per-entry threshold this cannot drop the bulk of a flat softmax.
+    * grad_accumulation (bfloat16/float16 on CPU): "float32" sums the weight gradient over row blocks in a
+      float32 V×D buffer (twice the gradient's own size); "input" adds each block's partial product straight
+      into the bfloat16/float16 gradient (one extra rounding per block of rows, ~N/128 of them), so the
+      extra memory is the row block alone. float32/float64 inputs and CUDA always accumulate in float32/float64.
     * return_lse: also return LSE_i (float32, shape of the loss rows, 0 where ignored), detached.
 
     Gradients (x, weight, bias): when the loss is reduced and gradients are required, they are formed in
@@ -215,12 +223,15 @@ def linear_cross_entropy(
     pass recomputes the logits block by block. Targets outside [0, V) other than ignore_index, and
     non-finite logits, raise errors.
 
-    Memory (CPU): one row block of float32 logits (16 MiB but at least 128 rows; `INFOMIX_XENT_BLOCK_BYTES`
-    sets it, larger blocks run faster with several threads), plus for bfloat16/float16 weights a float32
-    V×D accumulator of the weight gradient. With bfloat16/float16 inputs the CPU logits GEMM rounds to
-    that dtype (as the materialised `x @ W.T` does) before the float32 softmax.
+    Memory (CPU): one row block of logits — float32/float64: 16 MiB but at least 128 rows; bfloat16/float16:
+    kept in that dtype (the GEMM's rounded output, as the materialised `x @ W.T` has it) with the float32
+    softmax done over 1024-column chunks, 8 MiB but at least 128 rows with gradients, 4 MiB without —
+    plus, for bfloat16/float16 with grad_accumulation="float32", the V×D float32 weight-gradient buffer.
+    `INFOMIX_XENT_BLOCK_BYTES` sets the block size exactly; larger blocks run faster with several threads.
     """
-    k, eps = _validate(x, weight, target, bias, reduction, label_smoothing, z_loss, softcap, shift, filter_eps)
+    k, eps = _validate(
+        x, weight, target, bias, reduction, label_smoothing, z_loss, softcap, shift, filter_eps, grad_accumulation
+    )
     code = REDUCTIONS.index(reduction)
     target = target.long()
     if k > 0:
@@ -239,7 +250,7 @@ def linear_cross_entropy(
         loss, lse, _, _, _ = _fwd(
             x2, weight, bias, t2, ignore_index, code, float(label_smoothing), float(z_loss), cap, eps,
             grad_on and x.requires_grad, grad_on and weight.requires_grad,
-            grad_on and bias is not None and bias.requires_grad,
+            grad_on and bias is not None and bias.requires_grad, grad_accumulation == "float32",
         )  # fmt: skip
     if code == 0:
         loss = loss.view(rows_shape)

@@ -137,8 +137,9 @@ def forward_reference(
     grad_input: bool,
     grad_weight: bool,
     grad_bias: bool,
+    fp32_accumulation: bool = True,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Kernel of `infomix::linear_cross_entropy_fwd` in PyTorch, 256 rows at a time."""
+    """Kernel of `infomix::linear_cross_entropy_fwd` in PyTorch, 256 rows at a time (always accumulating in fp32)."""
     return _run(
         x, weight, bias, target, None, ignore_index, reduction, label_smoothing, z_loss, softcap, filter_eps,
         (grad_input, grad_weight, grad_bias),
@@ -159,6 +160,7 @@ def backward_reference(
     grad_input: bool,
     grad_weight: bool,
     grad_bias: bool,
+    fp32_accumulation: bool = True,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Kernel of `infomix::linear_cross_entropy_bwd` (per-row upstream gradient) in PyTorch, chunked."""
     out = _run(
