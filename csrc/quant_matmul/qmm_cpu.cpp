@@ -1,5 +1,5 @@
 // CPU kernel of infomix::quant_matmul: y = x · dequant(W)ᵀ + bias with fp32 accumulation.
-// Decode shapes (M ≤ 16) unpack codes in registers (AVX2 when the CPU has it); larger M dequantises
+// Decode shapes (M ≤ 16) unpack codes in registers (AVX-512 or AVX2 when the CPU has it); larger M dequantises
 // cache-sized row tiles of W and multiplies them with ATen's BLAS.
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
@@ -62,21 +62,24 @@ void rows_scalar(const Problem& p, int64_t n0, int64_t n1) {
 
 namespace {
 
-// INFOMIX_QMM_ISA=scalar caps the kernels at portable C++ (tests compare the paths).
-bool scalar_forced() {
-  const char* cap = std::getenv("INFOMIX_QMM_ISA");
-  return cap != nullptr && std::strcmp(cap, "scalar") == 0;
-}
+enum class Isa { kScalar, kAvx2, kAvx512 };
 
-bool use_avx2() {
-  static const bool supported = [] {
+// The widest kernels this CPU runs; INFOMIX_QMM_ISA=avx2 or =scalar caps them (tests compare the paths).
+Isa kernel_isa() {
+  static const Isa best = [] {
 #if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
-    return avx2_compiled() && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-#else
-    return false;
+    if (avx512_compiled() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("fma")) {
+      return Isa::kAvx512;
+    }
+    if (avx2_compiled() && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return Isa::kAvx2;
 #endif
+    return Isa::kScalar;
   }();
-  return supported && !scalar_forced();
+  const char* cap = std::getenv("INFOMIX_QMM_ISA");
+  if (cap != nullptr && std::strcmp(cap, "scalar") == 0) return Isa::kScalar;
+  if (cap != nullptr && std::strcmp(cap, "avx2") == 0 && best == Isa::kAvx512) return Isa::kAvx2;
+  return best;
 }
 
 // x [M, K] float32 in the element order the kernels expect (qmm_kernels.h): for 4-bit codes each full
@@ -111,8 +114,10 @@ at::Tensor quant_matmul_cpu(const at::Tensor& x, const at::Tensor& qdata, const 
   const int64_t M = shape.M, K = shape.K, N = shape.N;
   at::Tensor y = at::empty({M, N}, x.options().dtype(at::kFloat));
   if (M > 0 && N > 0) {
-    const bool avx2 = use_avx2();
-    const at::Tensor xf = permute_activations(x.reshape({M, K}).to(at::kFloat).contiguous(), bits, shape.group_size, 16);
+    const Isa isa = kernel_isa();
+    const int64_t block = isa == Isa::kAvx512 ? 32 : 16;
+    const at::Tensor xf = permute_activations(x.reshape({M, K}).to(at::kFloat).contiguous(), bits, shape.group_size,
+                                              block);
     const at::Tensor q = qdata.contiguous();
     const at::Tensor s = scales.contiguous();
     const at::Tensor o = offsets.has_value() ? offsets->contiguous() : at::Tensor();
@@ -120,16 +125,16 @@ at::Tensor quant_matmul_cpu(const at::Tensor& x, const at::Tensor& qdata, const 
               o.defined() ? o.data_ptr<float>() : nullptr, shape.groups, shape.group_size, static_cast<int>(bits),
               y.data_ptr<float>(), N};
     at::Tensor group_sums;
-    if (avx2 && M <= kGroupedMaxRows) {
+    if (isa != Isa::kScalar && M <= kGroupedMaxRows) {
       group_sums = xf.view({M, shape.groups, shape.group_size}).sum(-1).contiguous();
       p.x_group_sums = group_sums.data_ptr<float>();
     }
     if (M <= kDecodeRows) {
       at::parallel_for(0, N, 16, [&](int64_t n0, int64_t n1) {
-        if (avx2) {
-          rows_avx2(p, n0, n1);
-        } else {
-          rows_scalar(p, n0, n1);
+        switch (isa) {
+          case Isa::kAvx512: rows_avx512(p, n0, n1); break;
+          case Isa::kAvx2: rows_avx2(p, n0, n1); break;
+          default: rows_scalar(p, n0, n1); break;
         }
       });
     } else {
@@ -140,10 +145,10 @@ at::Tensor quant_matmul_cpu(const at::Tensor& x, const at::Tensor& qdata, const 
         std::vector<float> w(tile * K);
         for (int64_t t = t0; t < t1; ++t) {
           const int64_t n0 = t * tile, n1 = std::min(N, n0 + tile);
-          if (avx2) {
-            dequant_rows_avx2(p, n0, n1, w.data());
-          } else {
-            dequant_rows_scalar(p, n0, n1, w.data());
+          switch (isa) {
+            case Isa::kAvx512: dequant_rows_avx512(p, n0, n1, w.data()); break;
+            case Isa::kAvx2: dequant_rows_avx2(p, n0, n1, w.data()); break;
+            default: dequant_rows_scalar(p, n0, n1, w.data()); break;
           }
           const at::Tensor w_tile = at::from_blob(w.data(), {n1 - n0, K}, xf.options());
           y.narrow(1, n0, n1 - n0).copy_(at::mm(xf, w_tile.t()));

@@ -9,10 +9,11 @@ namespace infomix {
 namespace qmm {
 
 // One call's operands, all contiguous.
-//   x:       [M, K] float32 activations. For 4-bit weights every full 16-element block inside a group
-//            is stored "de-interleaved" (its 8 even elements, then its 8 odd elements) so that the
-//            low and high nibbles of 8 packed bytes meet their activations without shuffles; the tail
-//            of a group that is not a whole block stays in natural order. See permute_activations.
+//   x:       [M, K] float32 activations. For 4-bit weights every full block inside a group (16 elements
+//            for the scalar and AVX2 kernels, 32 for AVX-512) is stored "de-interleaved" (its even elements,
+//            then its odd elements) so that the low and high nibbles of the packed bytes meet their
+//            activations without shuffles; the tail of a group that is not a whole block stays in natural
+//            order. See permute_activations.
 //   qdata:   [N, row_bytes] uint8 codes; 8-bit: one code per byte; 4-bit: element 2i in the low nibble
 //            and element 2i+1 in the high nibble of byte i.
 //   scales:  [N, groups] float32; offsets: [N, groups] float32 or null.
@@ -39,13 +40,16 @@ struct Problem {
 // y[:, n0:n1] for every row of x, decode-shaped (weights unpacked in registers, never stored).
 void rows_scalar(const Problem& p, int64_t n0, int64_t n1);
 void rows_avx2(const Problem& p, int64_t n0, int64_t n1);
+void rows_avx512(const Problem& p, int64_t n0, int64_t n1);
 
 // Dequantised weight rows n0..n1 into out[(n - n0) * K + k], in the same per-group element order as x.
 void dequant_rows_scalar(const Problem& p, int64_t n0, int64_t n1, float* out);
 void dequant_rows_avx2(const Problem& p, int64_t n0, int64_t n1, float* out);
+void dequant_rows_avx512(const Problem& p, int64_t n0, int64_t n1, float* out);
 
-// Whether rows_avx2 / dequant_rows_avx2 were compiled with AVX2+FMA (they abort otherwise).
+// Whether the AVX2+FMA / AVX-512 kernels were compiled with their instruction sets (they abort otherwise).
 bool avx2_compiled();
+bool avx512_compiled();
 
 // Full 16-element blocks per group, and the natural-order tail.
 static inline int64_t full_blocks(int64_t group_size) { return group_size / 16; }
