@@ -64,7 +64,21 @@ namespace {
 
 enum class Isa { kScalar, kAvx2, kAvx512 };
 
-// The widest kernels this CPU runs; INFOMIX_QMM_ISA=avx2 or =scalar caps them (tests compare the paths).
+// Whether bfloat16 activations may take the AVX-512 BF16 kernel (INFOMIX_QMM_ISA=avx512 or lower caps it off).
+bool bf16_kernel_allowed() {
+  static const bool supported = [] {
+#if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
+    return avx512bf16_compiled() && avx512_compiled() && __builtin_cpu_supports("avx512bf16") &&
+           __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw");
+#else
+    return false;
+#endif
+  }();
+  const char* cap = std::getenv("INFOMIX_QMM_ISA");
+  return supported && (cap == nullptr || cap[0] == '\0');
+}
+
+// The widest kernels this CPU runs; INFOMIX_QMM_ISA=avx512, =avx2 or =scalar caps them (tests compare the paths).
 Isa kernel_isa() {
   static const Isa best = [] {
 #if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
@@ -124,13 +138,25 @@ at::Tensor quant_matmul_cpu(const at::Tensor& x, const at::Tensor& qdata, const 
     Problem p{xf.data_ptr<float>(), M, K, N, q.data_ptr<uint8_t>(), q.size(1), s.data_ptr<float>(),
               o.defined() ? o.data_ptr<float>() : nullptr, shape.groups, shape.group_size, static_cast<int>(bits),
               y.data_ptr<float>(), N};
-    at::Tensor group_sums;
-    if (isa != Isa::kScalar && M <= kGroupedMaxRows) {
+    // bfloat16 x on an AVX-512 BF16 CPU: codes meet x in vdpbf16ps (x_bf16 is exact: x was bfloat16).
+    // A single row runs faster through the float32 per-group kernel.
+    const bool bf16 = M >= 2 && M <= kDecodeRows && isa == Isa::kAvx512 && x.scalar_type() == at::kBFloat16 &&
+                      bf16_kernel_allowed();
+    at::Tensor group_sums, x_bf16;
+    if (isa != Isa::kScalar && (M <= kGroupedMaxRows || bf16)) {
       group_sums = xf.view({M, shape.groups, shape.group_size}).sum(-1).contiguous();
       p.x_group_sums = group_sums.data_ptr<float>();
     }
+    if (bf16) {
+      x_bf16 = xf.to(at::kBFloat16);
+      p.x_bf16 = reinterpret_cast<const uint16_t*>(x_bf16.data_ptr<at::BFloat16>());
+    }
     if (M <= kDecodeRows) {
       at::parallel_for(0, N, 16, [&](int64_t n0, int64_t n1) {
+        if (bf16) {
+          rows_avx512bf16(p, n0, n1);
+          return;
+        }
         switch (isa) {
           case Isa::kAvx512: rows_avx512(p, n0, n1); break;
           case Isa::kAvx2: rows_avx2(p, n0, n1); break;

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <type_traits>
 
 namespace infomix {
 namespace qmm {
@@ -35,12 +36,16 @@ struct Problem {
   int64_t ldy;
   // [M, groups] sums of x over each group, or null; lets few-row kernels apply offsets once per group.
   const float* x_group_sums = nullptr;
+  // [M, K] bfloat16 bits of x in the same element order (32-element blocks), or null; for rows_avx512bf16.
+  const uint16_t* x_bf16 = nullptr;
 };
 
 // y[:, n0:n1] for every row of x, decode-shaped (weights unpacked in registers, never stored).
 void rows_scalar(const Problem& p, int64_t n0, int64_t n1);
 void rows_avx2(const Problem& p, int64_t n0, int64_t n1);
 void rows_avx512(const Problem& p, int64_t n0, int64_t n1);
+// bfloat16 activations (x_bf16 and x_group_sums set): codes × x in vdpbf16ps, per-group scales and offsets.
+void rows_avx512bf16(const Problem& p, int64_t n0, int64_t n1);
 
 // Dequantised weight rows n0..n1 into out[(n - n0) * K + k], in the same per-group element order as x.
 void dequant_rows_scalar(const Problem& p, int64_t n0, int64_t n1, float* out);
@@ -50,24 +55,34 @@ void dequant_rows_avx512(const Problem& p, int64_t n0, int64_t n1, float* out);
 // Whether the AVX2+FMA / AVX-512 kernels were compiled with their instruction sets (they abort otherwise).
 bool avx2_compiled();
 bool avx512_compiled();
+bool avx512bf16_compiled();
 
 // Full 16-element blocks per group, and the natural-order tail.
 static inline int64_t full_blocks(int64_t group_size) { return group_size / 16; }
 
 // Activation rows up to which the kernels scale per group instead of per weight (needs x_group_sums).
 constexpr int64_t kGroupedMaxRows = 2;
+namespace {  // internal linkage: each kernel translation unit gets its own copy
 
-// Decode kernels walk kRowBlock weight rows at a time over K in chunks of whole groups whose
-// activations (all M rows) fit in about kChunkBytes, i.e. stay in L1 while the rows stream past.
-constexpr int64_t kRowBlock = 64;
-constexpr int64_t kChunkBytes = 24 * 1024;
-// Only the few-row kernels (M ≤ 4) chunk: with more rows the per-chunk reductions cost more than L1 reuse saves.
-static inline int64_t groups_per_chunk(const Problem& p) {
-  if (p.M > 4) return p.groups;
-  const int64_t per_group = p.M * p.group_size * 4;
-  const int64_t g = per_group > 0 ? kChunkBytes / per_group : 1;
-  return g < 1 ? 1 : g;
+// pass(std::integral_constant<int, MC>, m0) over the M activation rows in passes of up to 8 rows (MC = rows in the
+// pass, a compile-time constant for the kernels' register arrays).
+template <typename F>
+inline void for_row_passes(int64_t M, const F& pass) {
+  for (int64_t m0 = 0; m0 < M; m0 += 8) {
+    switch (M - m0 >= 8 ? 8 : M - m0) {
+      case 1: pass(std::integral_constant<int, 1>{}, m0); break;
+      case 2: pass(std::integral_constant<int, 2>{}, m0); break;
+      case 3: pass(std::integral_constant<int, 3>{}, m0); break;
+      case 4: pass(std::integral_constant<int, 4>{}, m0); break;
+      case 5: pass(std::integral_constant<int, 5>{}, m0); break;
+      case 6: pass(std::integral_constant<int, 6>{}, m0); break;
+      case 7: pass(std::integral_constant<int, 7>{}, m0); break;
+      default: pass(std::integral_constant<int, 8>{}, m0); break;
+    }
+  }
 }
+
+}  // namespace
 
 }  // namespace qmm
 }  // namespace infomix

@@ -17,7 +17,6 @@ namespace {
 
 #define QMM_INLINE inline __attribute__((always_inline))
 
-constexpr int kRowsPerPass = 8;  // activation rows sharing one unpacked weight block
 constexpr int64_t kBlock = 2 * S::kLanes;  // weights per block (one pair of vectors)
 using V = S::V;
 
@@ -63,10 +62,9 @@ QMM_INLINE void block_step(const uint8_t* block, const float* xk, int64_t K, V s
   }
 }
 
-// y[m0:m0+MC, n] for one weight row over groups [g0, g1); accumulate adds to y instead of overwriting it (K is walked
-// in L1-sized chunks).
+// y[m0:m0+MC, n] for one weight row.
 template <int BITS, int MC>
-void row_pass(const Problem& p, int64_t n, int64_t m0, int64_t g0, int64_t g1, bool accumulate) {
+void row_pass(const Problem& p, int64_t n, int64_t m0) {
   constexpr int NA = MC <= 2 ? 4 : (MC <= 4 ? 2 : 1);
   V acc[MC][NA];
   float tail[MC];
@@ -82,7 +80,7 @@ void row_pass(const Problem& p, int64_t n, int64_t m0, int64_t g0, int64_t g1, b
   const float *scales = r.scales, *offsets = r.offsets, *x = r.x;
   constexpr float kSymmetricZero = -static_cast<float>(1 << (BITS - 1));
   constexpr int64_t kBlockBytes = kBlock * BITS / 8;
-  for (int64_t g = g0; g < g1; ++g) {
+  for (int64_t g = 0; g < p.groups; ++g) {
     const float s = scales[g];
     const float o = offsets ? offsets[g] : kSymmetricZero * s;
     const V vs = S::set1(s);
@@ -107,8 +105,7 @@ void row_pass(const Problem& p, int64_t n, int64_t m0, int64_t g0, int64_t g1, b
     V total = acc[m][0];
 #pragma GCC unroll 4
     for (int a = 1; a < NA; ++a) total = S::add(total, acc[m][a]);
-    float& out = p.y[(m0 + m) * p.ldy + n];
-    out = (accumulate ? out : 0.f) + S::hsum(total) + tail[m];
+    p.y[(m0 + m) * p.ldy + n] = S::hsum(total) + tail[m];
   }
 }
 
@@ -140,7 +137,7 @@ QMM_INLINE void code_blocks(const uint8_t* block, const float* xk, int64_t K, V 
 // (kGroupedMaxRows) the accumulators and group totals no longer fit the registers, and row_pass, which scales each
 // unpacked weight once for all rows, is faster. NBC: blocks per group when known at compile time, 0 otherwise.
 template <int BITS, int MC, int NBC>
-void row_pass_grouped(const Problem& p, int64_t n, int64_t m0, int64_t g0, int64_t g1, bool accumulate) {
+void row_pass_grouped(const Problem& p, int64_t n, int64_t m0) {
   constexpr int NA = MC == 1 ? 4 : 2;
   constexpr int64_t kBlockBytes = kBlock * BITS / 8;
   V acc[MC][NA];
@@ -157,7 +154,7 @@ void row_pass_grouped(const Problem& p, int64_t n, int64_t m0, int64_t g0, int64
   const float *scales = r.scales, *offsets = r.offsets, *x = r.x;
   const float* xsum = p.x_group_sums + m0 * p.groups;
   constexpr float kSymmetricZero = -static_cast<float>(1 << (BITS - 1));
-  for (int64_t g = g0; g < g1; ++g) {
+  for (int64_t g = 0; g < p.groups; ++g) {
 #pragma GCC unroll 4
     for (int m = 0; m < MC; ++m) {
 #pragma GCC unroll 4
@@ -199,59 +196,41 @@ void row_pass_grouped(const Problem& p, int64_t n, int64_t m0, int64_t g0, int64
   }
 #pragma GCC unroll 4
   for (int m = 0; m < MC; ++m) {
-    float& out = p.y[(m0 + m) * p.ldy + n];
-    out = (accumulate ? out : 0.f) + S::hsum(total[m]) + scalar[m];
+    p.y[(m0 + m) * p.ldy + n] = S::hsum(total[m]) + scalar[m];
   }
 }
 
 template <int BITS, int MC>
-QMM_INLINE void grouped_for_size(const Problem& p, int64_t n, int64_t m0, int64_t g0, int64_t g1, bool accumulate) {
+QMM_INLINE void grouped_for_size(const Problem& p, int64_t n, int64_t m0) {
   switch (p.group_size / kBlock * (p.group_size % kBlock == 0 ? 1 : 0)) {
-    case 1: row_pass_grouped<BITS, MC, 1>(p, n, m0, g0, g1, accumulate); break;
-    case 2: row_pass_grouped<BITS, MC, 2>(p, n, m0, g0, g1, accumulate); break;
-    case 4: row_pass_grouped<BITS, MC, 4>(p, n, m0, g0, g1, accumulate); break;
-    case 8: row_pass_grouped<BITS, MC, 8>(p, n, m0, g0, g1, accumulate); break;
-    case 16: row_pass_grouped<BITS, MC, 16>(p, n, m0, g0, g1, accumulate); break;
-    default: row_pass_grouped<BITS, MC, 0>(p, n, m0, g0, g1, accumulate); break;
+    case 1: row_pass_grouped<BITS, MC, 1>(p, n, m0); break;
+    case 2: row_pass_grouped<BITS, MC, 2>(p, n, m0); break;
+    case 4: row_pass_grouped<BITS, MC, 4>(p, n, m0); break;
+    case 8: row_pass_grouped<BITS, MC, 8>(p, n, m0); break;
+    case 16: row_pass_grouped<BITS, MC, 16>(p, n, m0); break;
+    default: row_pass_grouped<BITS, MC, 0>(p, n, m0); break;
   }
 }
 
 template <int BITS>
-void row_all_m(const Problem& p, int64_t n, int64_t g0, int64_t g1, bool accumulate) {
+void row_all_m(const Problem& p, int64_t n) {
   if (p.x_group_sums != nullptr && p.M <= kGroupedMaxRows) {
     if (p.M == 2) {
-      grouped_for_size<BITS, 2>(p, n, 0, g0, g1, accumulate);
+      grouped_for_size<BITS, 2>(p, n, 0);
     } else {
-      grouped_for_size<BITS, 1>(p, n, 0, g0, g1, accumulate);
+      grouped_for_size<BITS, 1>(p, n, 0);
     }
     return;
   }
-  for (int64_t m0 = 0; m0 < p.M; m0 += kRowsPerPass) {
-    switch (p.M - m0 >= kRowsPerPass ? kRowsPerPass : p.M - m0) {
-      case 1: row_pass<BITS, 1>(p, n, m0, g0, g1, accumulate); break;
-      case 2: row_pass<BITS, 2>(p, n, m0, g0, g1, accumulate); break;
-      case 3: row_pass<BITS, 3>(p, n, m0, g0, g1, accumulate); break;
-      case 4: row_pass<BITS, 4>(p, n, m0, g0, g1, accumulate); break;
-      case 5: row_pass<BITS, 5>(p, n, m0, g0, g1, accumulate); break;
-      case 6: row_pass<BITS, 6>(p, n, m0, g0, g1, accumulate); break;
-      case 7: row_pass<BITS, 7>(p, n, m0, g0, g1, accumulate); break;
-      default: row_pass<BITS, 8>(p, n, m0, g0, g1, accumulate); break;
-    }
-  }
+  for_row_passes(p.M, [&](auto rows, int64_t m0) { row_pass<BITS, decltype(rows)::value>(p, n, m0); });
 }
 
-// Blocks of weight rows × chunks of whole groups, so that the activations of a chunk stay in L1 while every row of
-// the block streams past them.
+// Whole weight rows, one after another: each row's codes stream past the activations in one sequential piece.
+// (Walking K in L1-sized chunks of the activations, row block by row block, measured 10-15% slower at M = 2-4 and
+// never faster.)
 template <int BITS>
 void rows(const Problem& p, int64_t n0, int64_t n1) {
-  const int64_t chunk_groups = groups_per_chunk(p);
-  for (int64_t nb = n0; nb < n1; nb += kRowBlock) {
-    const int64_t ne = nb + kRowBlock < n1 ? nb + kRowBlock : n1;
-    for (int64_t g0 = 0; g0 < p.groups; g0 += chunk_groups) {
-      const int64_t g1 = g0 + chunk_groups < p.groups ? g0 + chunk_groups : p.groups;
-      for (int64_t n = nb; n < ne; ++n) row_all_m<BITS>(p, n, g0, g1, g0 > 0);
-    }
-  }
+  for (int64_t n = n0; n < n1; ++n) row_all_m<BITS>(p, n);
 }
 
 template <int BITS>

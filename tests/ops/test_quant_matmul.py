@@ -179,19 +179,41 @@ def test_matches_float64_reference(bits: int, group_size: int | None, symmetric:
 @pytest.mark.parametrize("m", [1, 2, 4, 9, 16, 40])
 @pytest.mark.parametrize("group_size", [80, 64, 96])
 def test_every_instruction_set_path_agrees(bits: int, m: int, group_size: int, monkeypatch: pytest.MonkeyPatch) -> None:
-    # INFOMIX_QMM_ISA=scalar forces the portable kernels, =avx2 caps them at AVX2; unset, the widest the CPU runs
+    # INFOMIX_QMM_ISA=scalar forces the portable kernels, =avx2 / =avx512 cap them; unset, the widest the CPU runs
     # (AVX-512, 32-weight blocks, where it has it) are used.
     qw = pack(torch.randn(45, 960), bits, group_size, symmetric=False)
     x = torch.randn(m, 960)
     expected = _expected(x, qw, None)
     results = {}
-    for isa in ("", "avx2", "scalar"):
+    for isa in ("", "avx512", "avx2", "scalar"):
         monkeypatch.setenv("INFOMIX_QMM_ISA", isa)
         results[isa] = quant_matmul(x, qw)
         _assert_close(results[isa], *expected)
     tol = 2 * expected[1]
     _assert_close(results[""], results["scalar"].double(), tol)
     _assert_close(results["avx2"], results["scalar"].double(), tol)
+    _assert_close(results["avx512"], results["scalar"].double(), tol)
+
+
+@pytest.mark.skipif(not COMPILED, reason="compiled kernels not built")
+@pytest.mark.parametrize("bits", [4, 8])
+@pytest.mark.parametrize("m", [1, 3, 8, 11, 16])
+@pytest.mark.parametrize(("group_size", "symmetric"), [(64, True), (96, False), (80, False)])
+def test_bfloat16_activation_kernel_agrees(
+    bits: int, m: int, group_size: int, symmetric: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # bfloat16 x takes the AVX-512 BF16 kernel where the CPU has it (unset INFOMIX_QMM_ISA); =avx512 forces the
+    # float32 kernels. Both must meet the float64 bound, and each other within twice it.
+    qw = pack(torch.randn(37, 960), bits, group_size, symmetric=symmetric)
+    x = torch.randn(m, 960).to(torch.bfloat16)
+    expected = _expected(x, qw, None)
+    results = {}
+    for isa in ("", "avx512"):
+        monkeypatch.setenv("INFOMIX_QMM_ISA", isa)
+        results[isa] = quant_matmul(x, qw)
+        assert results[isa].dtype == torch.bfloat16
+        _assert_close(results[isa], *expected)
+    _assert_close(results[""], results["avx512"].double(), 2 * expected[1])
 
 
 def test_reference_context_and_kernel_agree() -> None:
