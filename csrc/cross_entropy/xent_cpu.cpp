@@ -3,6 +3,7 @@
 // fp32/fp64 keep the block's logits in that dtype; bf16/fp16 keep them in bf16/fp16 (the GEMM's rounded output,
 // as in the materialised path) and do the softmax in fp32 over narrow vocabulary chunks.
 #include <ATen/ATen.h>
+#include <ATen/Parallel.h>
 #include <torch/library.h>
 
 #include <algorithm>
@@ -20,6 +21,8 @@ namespace {
 // Vocabulary chunk of the low-precision path: its fp32 softmax temporaries and the dW partial products are this wide
 // (a multiple of kTile, so filtering tiles never straddle chunks).
 constexpr int64_t kLowPrecisionChunk = 1024;
+// Vocabulary rows of each bf16/fp16 dW partial product added to the fp32 accumulator (a 4096 x D temporary).
+constexpr int64_t kGradChunk = 4096;
 
 // Rows per block: 16 MiB of logits, but at least 128 rows (so 64 MiB at V = 128256, still ~1% of the materialised
 // path there). Larger blocks mean fewer passes of the V x D gradient accumulator through memory (each row block reads
@@ -310,76 +313,95 @@ Result run_low_precision(const at::Tensor& x_in, const at::Tensor& w_in, const s
     at::Tensor L = buf.narrow(0, 0, nb);
     at::mm_out(L, xb, w.t());
 
-    // Sweep 1: running max m and sum s of exp(z - m) per row; per-tile sums (rescaled to the final m at the end)
-    // for filtering; the row sum of z for label smoothing.
-    at::Tensor m = at::full({nb, 1}, -std::numeric_limits<float>::infinity(), f32);
-    at::Tensor s = at::zeros({nb, 1}, f32);
-    at::Tensor z_sum = eps_ls > 0 ? at::zeros({nb}, f32) : at::Tensor();
+    // Per row: lse, loss, the scaled coefficient of its gradient and (for filtering) the tile sums of exp(z - m).
+    at::Tensor lse = at::empty({nb}, f32), loss_b = at::empty({nb}, f32), coef = at::empty({nb}, f32);
+    at::Tensor e_target = at::empty({nb}, f32);
     at::Tensor tile_sums = filtering ? at::empty({nb, n_tiles}, f32) : at::Tensor();
-    at::Tensor chunk_max = filtering ? at::empty({nb, n_chunks}, f32) : at::Tensor();
-    for (int64_t c = 0; c < n_chunks; ++c) {
-      const int64_t b = c * kLowPrecisionChunk, e = std::min(V, b + kLowPrecisionChunk);
-      at::Tensor z = chunk_z(L, b, e);
-      if (z_sum.defined()) z_sum.add_(z.sum(1));
-      const at::Tensor m_new = at::maximum(m, at::amax(z, {1}, /*keepdim=*/true));
-      s.mul_((m - m_new).exp_());
-      z.sub_(m_new).exp_();
-      s.add_(z.sum(1, /*keepdim=*/true));
-      m = m_new;
-      if (filtering) {
-        chunk_max.select(1, c).copy_(m_new.squeeze(1));
-        const int64_t width = e - b, full = width / kTile, t0 = b / kTile;
-        if (full > 0) tile_sums.narrow(1, t0, full).copy_(z.narrow(1, 0, full * kTile).reshape({nb, full, kTile}).sum(2));
-        if (full * kTile < width) tile_sums.select(1, t0 + full).copy_(z.narrow(1, full * kTile, width - full * kTile).sum(1));
+    const at::Tensor c_all = want_grad ? r.weight.narrow(0, start, nb) : at::Tensor();
+    // Rows are independent until the gradient GEMMs: each thread sweeps its own rows, with ATen's elementwise ops
+    // running serially inside (no fork/join per chunk).
+    at::parallel_for(0, nb, 16, [&](int64_t r0, int64_t r1) {
+      const int64_t rn = r1 - r0;
+      const at::Tensor Lr = L.narrow(0, r0, rn);
+      const at::Tensor yr = y.narrow(0, r0, rn);
+      // Sweep 1: running max m and sum s of exp(z - m) per row; per-tile sums (rescaled to the final m at the end)
+      // for filtering; the row sum of z for label smoothing.
+      at::Tensor m = at::full({rn, 1}, -std::numeric_limits<float>::infinity(), f32);
+      at::Tensor s = at::zeros({rn, 1}, f32);
+      at::Tensor z_sum = eps_ls > 0 ? at::zeros({rn}, f32) : at::Tensor();
+      at::Tensor tiles = filtering ? tile_sums.narrow(0, r0, rn) : at::Tensor();
+      at::Tensor chunk_max = filtering ? at::empty({rn, n_chunks}, f32) : at::Tensor();
+      for (int64_t ch = 0; ch < n_chunks; ++ch) {
+        const int64_t b = ch * kLowPrecisionChunk, e = std::min(V, b + kLowPrecisionChunk);
+        at::Tensor z = chunk_z(Lr, b, e);
+        if (z_sum.defined()) z_sum.add_(z.sum(1));
+        const at::Tensor m_new = at::maximum(m, at::amax(z, {1}, /*keepdim=*/true));
+        s.mul_((m - m_new).exp_());
+        z.sub_(m_new).exp_();
+        s.add_(z.sum(1, /*keepdim=*/true));
+        m = m_new;
+        if (filtering) {
+          chunk_max.select(1, ch).copy_(m_new.squeeze(1));
+          const int64_t width = e - b, full = width / kTile, t0 = b / kTile;
+          if (full > 0) tiles.narrow(1, t0, full).copy_(z.narrow(1, 0, full * kTile).reshape({rn, full, kTile}).sum(2));
+          if (full * kTile < width) tiles.select(1, t0 + full).copy_(z.narrow(1, full * kTile, width - full * kTile).sum(1));
+        }
       }
-    }
-    if (filtering) {  // tile sums were taken against the running max of their chunk
-      constexpr int64_t tiles_per_chunk = kLowPrecisionChunk / kTile;
-      tile_sums.mul_((chunk_max - m).exp_().repeat_interleave(tiles_per_chunk, 1).narrow(1, 0, n_tiles));
-    }
-    const at::Tensor ms = m.squeeze(1), ss = s.squeeze(1);
-    at::Tensor z_target = L.gather(1, y).squeeze(1).to(at::kFloat);
-    if (has_bias) z_target.add_(bias32.index_select(0, y.squeeze(1)));
-    if (cap > 0) z_target.div_(cap).tanh_().mul_(cap);
-    const at::Tensor lse = ss.log() + ms;
+      if (filtering) {  // tile sums were taken against the running max of their chunk
+        constexpr int64_t tiles_per_chunk = kLowPrecisionChunk / kTile;
+        tiles.mul_((chunk_max - m).exp_().repeat_interleave(tiles_per_chunk, 1).narrow(1, 0, n_tiles));
+      }
+      const at::Tensor ms = m.squeeze(1), ss = s.squeeze(1);
+      at::Tensor z_target = Lr.gather(1, yr).squeeze(1).to(at::kFloat);
+      if (has_bias) z_target.add_(bias32.index_select(0, yr.squeeze(1)));
+      if (cap > 0) z_target.div_(cap).tanh_().mul_(cap);
+      const at::Tensor lse_r = ss.log() + ms;
+      at::Tensor loss_r = lse_r - z_target * (1.0 - eps_ls);
+      if (eps_ls > 0) loss_r.sub_(z_sum * (eps_ls / static_cast<double>(V)));
+      if (o.z_loss > 0) loss_r.add_(lse_r * lse_r * o.z_loss);
+      lse.narrow(0, r0, rn).copy_(lse_r);
+      loss_b.narrow(0, r0, rn).copy_(loss_r);
+      if (!want_grad) return;
+      const at::Tensor coef_r = (lse_r * (2 * o.z_loss) + 1) / ss;
+      coef.narrow(0, r0, rn).copy_(coef_r);
+      e_target.narrow(0, r0, rn).copy_((z_target - ms).exp());
+      // Sweep 2: G = c (coef exp(z - m) - eps/V - (1 - eps)[j = y]) (1 - (z/cap)^2 under softcap), over the logits.
+      const at::Tensor c = c_all.narrow(0, r0, rn);
+      const at::Tensor scale = (coef_r * c).unsqueeze(1);
+      const at::Tensor one_hot = (c * (eps_ls - 1)).unsqueeze(1);
+      const at::Tensor smooth = (c * (eps_ls / static_cast<double>(V))).unsqueeze(1);
+      for (int64_t ch = 0; ch < n_chunks; ++ch) {
+        const int64_t b = ch * kLowPrecisionChunk, e = std::min(V, b + kLowPrecisionChunk);
+        at::Tensor z = chunk_z(Lr, b, e);
+        const at::Tensor dcap = cap > 0 ? 1.0 - (z / cap).square() : at::Tensor();
+        at::Tensor g = z.sub_(m).exp_().mul_(scale);
+        if (eps_ls > 0) g.sub_(smooth);
+        const at::Tensor here = (yr >= b).logical_and(yr < e);
+        g.scatter_add_(1, (yr - b).clamp(0, e - b - 1), one_hot * here);
+        if (cap > 0) g.mul_(dcap);
+        Lr.narrow(1, b, e - b).copy_(g);
+      }
+    });
     check_finite(lse, rows_b);
-    at::Tensor loss_b = lse - z_target * (1.0 - eps_ls);
-    if (eps_ls > 0) loss_b.sub_(z_sum * (eps_ls / static_cast<double>(V)));
-    if (o.z_loss > 0) loss_b.add_(lse * lse * o.z_loss);
     loss_rows.index_copy_(0, rows_b, loss_b);
     lse_all.index_copy_(0, rows_b, lse);
     if (!want_grad) continue;
-
-    const at::Tensor coef = (lse * (2 * o.z_loss) + 1) / ss;
-    const at::Tensor c = r.weight.narrow(0, start, nb);
-    const Runs runs = filtering ? kept_runs(tile_sums, coef, (z_target - ms).exp(), y.squeeze(1), tile_budget, V)
-                                : Runs{{0, V}};
-    // Sweep 2: G = c (coef exp(z - m) - eps/V - (1 - eps)[j = y]) (1 - (z/cap)^2 under softcap), over the logits.
-    const at::Tensor scale = (coef * c).unsqueeze(1);
-    const at::Tensor one_hot = (c * (eps_ls - 1)).unsqueeze(1);
-    const at::Tensor smooth = (c * (eps_ls / static_cast<double>(V))).unsqueeze(1);
-    for (int64_t ch = 0; ch < n_chunks; ++ch) {
-      const int64_t b = ch * kLowPrecisionChunk, e = std::min(V, b + kLowPrecisionChunk);
-      at::Tensor z = chunk_z(L, b, e);
-      const at::Tensor dcap = cap > 0 ? 1.0 - (z / cap).square() : at::Tensor();
-      at::Tensor g = z.sub_(m).exp_().mul_(scale);
-      if (eps_ls > 0) g.sub_(smooth);
-      const at::Tensor here = (y >= b).logical_and(y < e);
-      g.scatter_add_(1, (y - b).clamp(0, e - b - 1), one_hot * here);
-      if (cap > 0) g.mul_(dcap);
-      if (o.grad_bias) grad_b_acc.narrow(0, b, e - b).add_(g.sum(0));
-      L.narrow(1, b, e - b).copy_(g);
-    }
+    const Runs runs = filtering ? kept_runs(tile_sums, coef, e_target, y.squeeze(1), tile_budget, V) : Runs{{0, V}};
+    if (o.grad_bias) grad_b_acc.add_(at::sum(L, {0}, /*keepdim=*/false, at::kFloat));  // of the rounded G
     if (o.grad_input) {  // dX_b = sum over kept ranges of G W, each product rounded once and summed in fp32
       at::Tensor dxb = dx_blk.narrow(0, 0, nb);
       dxb.zero_();
       for (const auto& [b, e] : runs) dxb.add_(at::mm(L.narrow(1, b, e - b), w.narrow(0, b, e - b)));
       grad_x.index_copy_(0, rows_b, dxb.to(x_in.scalar_type()));
     }
-    if (o.grad_weight) {  // dW[b:e] += G[:, b:e]^T X_b per vocabulary chunk
+    if (o.grad_weight) {  // dW[b:e] += G[:, b:e]^T X_b
       for (const auto& [b, e] : runs) {
-        for (int64_t cb = b; cb < e; cb += kLowPrecisionChunk) {
-          const int64_t ce = std::min(e, cb + kLowPrecisionChunk);
+        if (!o.fp32_accumulation) {  // in place in the bf16/fp16 gradient: one rounding per block, no temporary
+          grad_w_acc.narrow(0, b, e - b).addmm_(L.narrow(1, b, e - b).t(), xb);
+          continue;
+        }
+        for (int64_t cb = b; cb < e; cb += kGradChunk) {  // bf16/fp16 products, each rounded once, summed in fp32
+          const int64_t ce = std::min(e, cb + kGradChunk);
           grad_w_acc.narrow(0, cb, ce - cb).add_(at::mm(L.narrow(1, cb, ce - cb).t(), xb));
         }
       }
