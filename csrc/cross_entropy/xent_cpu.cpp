@@ -1,7 +1,7 @@
 // Linear cross-entropy on CPU without the N x V logit matrix: one block of rows at a time, its logits held in a
 // cache-sized buffer, GEMMs through ATen (MKL sgemm, oneDNN for bf16/fp16), gradients formed in the same pass.
 // fp32/fp64 keep the block's logits in that dtype; bf16/fp16 keep them in bf16/fp16 (the GEMM's rounded output,
-// as in the materialised path) and do the softmax in fp32 over narrow vocabulary chunks.
+// as in the materialised path) and do the softmax row by row in fp32 over a V-float scratch row per thread.
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <torch/library.h>
@@ -11,18 +11,22 @@
 #include <cstdlib>
 #include <limits>
 #include <tuple>
+#include <type_traits>
 #include <vector>
 
+#include "common/avx2_math.h"
 #include "cross_entropy/xent_schema.h"
+
+#if defined(__x86_64__) || defined(_M_X64)
+#define INFOMIX_XENT_X86 1
+#endif
 
 namespace infomix::xent {
 namespace {
 
-// Vocabulary chunk of the low-precision path: its fp32 softmax temporaries and the dW partial products are this wide
-// (a multiple of kTile, so filtering tiles never straddle chunks).
-constexpr int64_t kLowPrecisionChunk = 1024;
-// Vocabulary rows of each bf16/fp16 dW partial product added to the fp32 accumulator (a 4096 x D temporary).
-constexpr int64_t kGradChunk = 4096;
+// Vocabulary rows of each bf16/fp16 dW partial product added to the fp32 accumulator (a 1024 x D temporary per
+// thread).
+constexpr int64_t kGradChunk = 1024;
 
 // Rows per block: 16 MiB of logits, but at least 128 rows (so 64 MiB at V = 128256, still ~1% of the materialised
 // path there). Larger blocks mean fewer passes of the V x D gradient accumulator through memory (each row block reads
@@ -260,10 +264,149 @@ Result run(const at::Tensor& x_in, const at::Tensor& w_in, const std::optional<a
   return {reduce_loss(loss_rows, o, n_valid, x_in.scalar_type()), lse_all, grad_x, grad_w, grad_b};
 }
 
+// ---------------------------------------------------------------------------------------------
+// Row kernels of the bf16/fp16 path: one row of a block at a time, in fp32 over a V-float scratch row.
+
+// z[j] = softcap(float(L[j]) + bias[j]); returns max_j z[j] and adds Σ z to *z_sum when it is not null.
+template <typename scalar_t>
+float load_row_scalar(const scalar_t* L, const float* bias, float cap, int64_t V, float* z, float* z_sum) {
+  float mx = -std::numeric_limits<float>::infinity(), sum = 0.f;
+  for (int64_t j = 0; j < V; ++j) {
+    float v = static_cast<float>(L[j]) + (bias != nullptr ? bias[j] : 0.f);
+    if (cap > 0) v = cap * std::tanh(v / cap);
+    z[j] = v;
+    mx = std::max(mx, v);
+    sum += v;
+  }
+  if (z_sum != nullptr) *z_sum = sum;
+  return mx;
+}
+
+// e[j] = exp(z[j] - m) (e may alias z); returns Σ e, and per-kTile sums into tiles when it is not null.
+float exp_row_scalar(const float* z, float m, int64_t V, float* e, float* tiles) {
+  float total = 0.f;
+  for (int64_t t0 = 0; t0 < V; t0 += kTile) {
+    float part = 0.f;
+    for (int64_t j = t0; j < std::min(V, t0 + kTile); ++j) part += (e[j] = std::exp(z[j] - m));
+    if (tiles != nullptr) tiles[t0 / kTile] = part;
+    total += part;
+  }
+  return total;
+}
+
+// L[j] = scale * e[j] - smooth, times 1 - (z[j]/cap)^2 under softcap, rounded to the input dtype.
+template <typename scalar_t>
+void store_grad_scalar(const float* e, const float* z, float scale, float smooth, float cap, int64_t V, scalar_t* L) {
+  for (int64_t j = 0; j < V; ++j) {
+    float g = scale * e[j] - smooth;
+    if (cap > 0) g *= 1.f - (z[j] / cap) * (z[j] / cap);
+    L[j] = static_cast<scalar_t>(g);
+  }
+}
+
+#ifdef INFOMIX_XENT_X86
+__attribute__((target("avx2,fma"))) inline __m256 load_bf16x8(const at::BFloat16* p) {
+  const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+  return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+}
+
+// fp32 -> bf16 with round-to-nearest-even (NaN stays NaN), as c10::BFloat16's conversion.
+__attribute__((target("avx2,fma"))) inline void store_bf16x8(at::BFloat16* p, __m256 v) {
+  const __m256i bits = _mm256_castps_si256(v);
+  const __m256i lsb = _mm256_and_si256(_mm256_srli_epi32(bits, 16), _mm256_set1_epi32(1));
+  __m256i r = _mm256_srli_epi32(_mm256_add_epi32(bits, _mm256_add_epi32(lsb, _mm256_set1_epi32(0x7fff))), 16);
+  const __m256i nan = _mm256_castps_si256(_mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+  r = _mm256_blendv_epi8(r, _mm256_set1_epi32(0x7fc0), nan);
+  const __m128i packed = _mm_packus_epi32(_mm256_castsi256_si128(r), _mm256_extracti128_si256(r, 1));
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(p), packed);
+}
+
+__attribute__((target("avx2,fma"))) float load_row_bf16_avx2(const at::BFloat16* L, const float* bias, float cap,
+                                                             int64_t V, float* z, float* z_sum) {
+  const __m256 vcap = _mm256_set1_ps(cap), vinv = _mm256_set1_ps(cap > 0 ? 1.f / cap : 0.f);
+  __m256 vmax = _mm256_set1_ps(-std::numeric_limits<float>::infinity()), vsum = _mm256_setzero_ps();
+  int64_t j = 0;
+  for (; j + 8 <= V; j += 8) {
+    __m256 v = load_bf16x8(L + j);
+    if (bias != nullptr) v = _mm256_add_ps(v, _mm256_loadu_ps(bias + j));
+    if (cap > 0) v = _mm256_mul_ps(vcap, tanh8(_mm256_mul_ps(v, vinv)));
+    _mm256_storeu_ps(z + j, v);
+    vmax = _mm256_max_ps(vmax, v);
+    vsum = _mm256_add_ps(vsum, v);
+  }
+  float tail_sum = 0.f;
+  float mx = std::max(hmax8(vmax), load_row_scalar(L + j, bias == nullptr ? nullptr : bias + j, cap, V - j, z + j,
+                                                   &tail_sum));
+  if (z_sum != nullptr) *z_sum = hsum8(vsum) + tail_sum;
+  return mx;
+}
+
+__attribute__((target("avx2,fma"))) float exp_row_avx2(const float* z, float m, int64_t V, float* e, float* tiles) {
+  const __m256 vm = _mm256_set1_ps(m);
+  float total = 0.f;
+  for (int64_t t0 = 0; t0 < V; t0 += kTile) {
+    const int64_t t1 = std::min(V, t0 + kTile);
+    __m256 vsum = _mm256_setzero_ps();
+    int64_t j = t0;
+    for (; j + 8 <= t1; j += 8) {
+      const __m256 p = exp8(_mm256_sub_ps(_mm256_loadu_ps(z + j), vm));
+      _mm256_storeu_ps(e + j, p);
+      vsum = _mm256_add_ps(vsum, p);
+    }
+    float part = hsum8(vsum);
+    for (; j < t1; ++j) part += (e[j] = std::exp(z[j] - m));
+    if (tiles != nullptr) tiles[t0 / kTile] = part;
+    total += part;
+  }
+  return total;
+}
+
+__attribute__((target("avx2,fma"))) void store_grad_bf16_avx2(const float* e, const float* z, float scale, float smooth,
+                                                              float cap, int64_t V, at::BFloat16* L) {
+  const __m256 vs = _mm256_set1_ps(scale), vsm = _mm256_set1_ps(smooth), one = _mm256_set1_ps(1.f);
+  const __m256 vinv = _mm256_set1_ps(cap > 0 ? 1.f / cap : 0.f);
+  int64_t j = 0;
+  for (; j + 8 <= V; j += 8) {
+    __m256 g = _mm256_fmsub_ps(vs, _mm256_loadu_ps(e + j), vsm);
+    if (cap > 0) {
+      const __m256 t = _mm256_mul_ps(_mm256_loadu_ps(z + j), vinv);
+      g = _mm256_mul_ps(g, _mm256_fnmadd_ps(t, t, one));
+    }
+    store_bf16x8(L + j, g);
+  }
+  store_grad_scalar(e + j, z + j, scale, smooth, cap, V - j, L + j);
+}
+#endif
+
+template <typename scalar_t>
+float load_row(const scalar_t* L, const float* bias, float cap, int64_t V, float* z, float* z_sum) {
+#ifdef INFOMIX_XENT_X86
+  if constexpr (std::is_same_v<scalar_t, at::BFloat16>)
+    if (cpu_has_avx2()) return load_row_bf16_avx2(L, bias, cap, V, z, z_sum);
+#endif
+  return load_row_scalar(L, bias, cap, V, z, z_sum);
+}
+
+float exp_row(const float* z, float m, int64_t V, float* e, float* tiles) {
+#ifdef INFOMIX_XENT_X86
+  if (cpu_has_avx2()) return exp_row_avx2(z, m, V, e, tiles);
+#endif
+  return exp_row_scalar(z, m, V, e, tiles);
+}
+
+template <typename scalar_t>
+void store_grad(const float* e, const float* z, float scale, float smooth, float cap, int64_t V, scalar_t* L) {
+#ifdef INFOMIX_XENT_X86
+  if constexpr (std::is_same_v<scalar_t, at::BFloat16>)
+    if (cpu_has_avx2()) return store_grad_bf16_avx2(e, z, scale, smooth, cap, V, L);
+#endif
+  store_grad_scalar(e, z, scale, smooth, cap, V, L);
+}
+
 // bf16 / fp16: a block's logits stay in the input dtype (the GEMM's rounded output, as in the materialised path: 2
-// bytes per entry); the softmax runs in fp32 over kLowPrecisionChunk-wide column chunks in two sweeps (running max and
-// sum of exp, then the gradient, written over the logits in the input dtype for the dX and dW GEMMs). db accumulates
-// in fp32 across row blocks, dW in fp32 unless fp32_accumulation is off.
+// bytes per entry); each row's softmax runs in fp32 over a scratch row (logits, max, exp and sum, then the gradient,
+// written over the logits in the input dtype for the dX and dW GEMMs). db accumulates in fp32 across row blocks, dW in
+// fp32 unless fp32_accumulation is off.
 template <typename scalar_t>
 Result run_low_precision(const at::Tensor& x_in, const at::Tensor& w_in, const std::optional<at::Tensor>& bias_in,
                          const at::Tensor& target, const std::optional<at::Tensor>& row_weight, const Options& o) {
@@ -291,19 +434,10 @@ Result run_low_precision(const at::Tensor& x_in, const at::Tensor& w_in, const s
   at::Tensor buf = at::empty({std::min(bn, std::max<int64_t>(n_valid, 1)), V}, x_in.options());
   at::Tensor dx_blk = o.grad_input ? at::empty({buf.size(0), D}, f32) : at::Tensor();
 
-  const int64_t n_chunks = (V + kLowPrecisionChunk - 1) / kLowPrecisionChunk;
   const int64_t n_tiles = (V + kTile - 1) / kTile;
   const bool filtering = want_grad && o.filter_eps > 0 && o.label_smoothing == 0;
   const double tile_budget = o.filter_eps / static_cast<double>(n_tiles);
   const double eps_ls = o.label_smoothing, cap = o.softcap;
-
-  // z for columns [b, e) of a block in fp32: logits + bias, soft-capped.
-  auto chunk_z = [&](const at::Tensor& L, int64_t b, int64_t e) {
-    at::Tensor z = L.narrow(1, b, e - b).to(at::kFloat);
-    if (has_bias) z.add_(bias32.narrow(0, b, e - b));
-    if (cap > 0) z.div_(cap).tanh_().mul_(cap);
-    return z;
-  };
 
   for (int64_t start = 0; start < n_valid; start += bn) {
     const int64_t nb = std::min(bn, n_valid - start);
@@ -318,68 +452,45 @@ Result run_low_precision(const at::Tensor& x_in, const at::Tensor& w_in, const s
     at::Tensor e_target = at::empty({nb}, f32);
     at::Tensor tile_sums = filtering ? at::empty({nb, n_tiles}, f32) : at::Tensor();
     const at::Tensor c_all = want_grad ? r.weight.narrow(0, start, nb) : at::Tensor();
-    // Rows are independent until the gradient GEMMs: each thread sweeps its own rows, with ATen's elementwise ops
-    // running serially inside (no fork/join per chunk).
+    // Rows are independent until the gradient GEMMs: each thread takes its own rows, each row in fp32 over a V-float
+    // scratch row (a second one keeps the soft-capped logits for the gradient's 1 - (z/cap)^2).
+    scalar_t* Lp = L.data_ptr<scalar_t>();
+    const int64_t* yp = y.data_ptr<int64_t>();  // y: [nb, 1], contiguous
+    float *lse_p = lse.data_ptr<float>(), *loss_p = loss_b.data_ptr<float>(), *coef_p = coef.data_ptr<float>();
+    float* et_p = e_target.data_ptr<float>();
+    float* tiles_p = filtering ? tile_sums.data_ptr<float>() : nullptr;
+    const float* c_p = want_grad ? c_all.data_ptr<float>() : nullptr;
+    const float* bias_p = has_bias ? bias32.data_ptr<float>() : nullptr;
+    const float capf = static_cast<float>(cap), eps = static_cast<float>(eps_ls), zl = static_cast<float>(o.z_loss);
+    const float inv_v = 1.f / static_cast<float>(V);
     at::parallel_for(0, nb, 16, [&](int64_t r0, int64_t r1) {
-      const int64_t rn = r1 - r0;
-      const at::Tensor Lr = L.narrow(0, r0, rn);
-      const at::Tensor yr = y.narrow(0, r0, rn);
-      // Sweep 1: running max m and sum s of exp(z - m) per row; per-tile sums (rescaled to the final m at the end)
-      // for filtering; the row sum of z for label smoothing.
-      at::Tensor m = at::full({rn, 1}, -std::numeric_limits<float>::infinity(), f32);
-      at::Tensor s = at::zeros({rn, 1}, f32);
-      at::Tensor z_sum = eps_ls > 0 ? at::zeros({rn}, f32) : at::Tensor();
-      at::Tensor tiles = filtering ? tile_sums.narrow(0, r0, rn) : at::Tensor();
-      at::Tensor chunk_max = filtering ? at::empty({rn, n_chunks}, f32) : at::Tensor();
-      for (int64_t ch = 0; ch < n_chunks; ++ch) {
-        const int64_t b = ch * kLowPrecisionChunk, e = std::min(V, b + kLowPrecisionChunk);
-        at::Tensor z = chunk_z(Lr, b, e);
-        if (z_sum.defined()) z_sum.add_(z.sum(1));
-        const at::Tensor m_new = at::maximum(m, at::amax(z, {1}, /*keepdim=*/true));
-        s.mul_((m - m_new).exp_());
-        z.sub_(m_new).exp_();
-        s.add_(z.sum(1, /*keepdim=*/true));
-        m = m_new;
-        if (filtering) {
-          chunk_max.select(1, ch).copy_(m_new.squeeze(1));
-          const int64_t width = e - b, full = width / kTile, t0 = b / kTile;
-          if (full > 0) tiles.narrow(1, t0, full).copy_(z.narrow(1, 0, full * kTile).reshape({rn, full, kTile}).sum(2));
-          if (full * kTile < width) tiles.select(1, t0 + full).copy_(z.narrow(1, full * kTile, width - full * kTile).sum(1));
-        }
-      }
-      if (filtering) {  // tile sums were taken against the running max of their chunk
-        constexpr int64_t tiles_per_chunk = kLowPrecisionChunk / kTile;
-        tiles.mul_((chunk_max - m).exp_().repeat_interleave(tiles_per_chunk, 1).narrow(1, 0, n_tiles));
-      }
-      const at::Tensor ms = m.squeeze(1), ss = s.squeeze(1);
-      at::Tensor z_target = Lr.gather(1, yr).squeeze(1).to(at::kFloat);
-      if (has_bias) z_target.add_(bias32.index_select(0, yr.squeeze(1)));
-      if (cap > 0) z_target.div_(cap).tanh_().mul_(cap);
-      const at::Tensor lse_r = ss.log() + ms;
-      at::Tensor loss_r = lse_r - z_target * (1.0 - eps_ls);
-      if (eps_ls > 0) loss_r.sub_(z_sum * (eps_ls / static_cast<double>(V)));
-      if (o.z_loss > 0) loss_r.add_(lse_r * lse_r * o.z_loss);
-      lse.narrow(0, r0, rn).copy_(lse_r);
-      loss_b.narrow(0, r0, rn).copy_(loss_r);
-      if (!want_grad) return;
-      const at::Tensor coef_r = (lse_r * (2 * o.z_loss) + 1) / ss;
-      coef.narrow(0, r0, rn).copy_(coef_r);
-      e_target.narrow(0, r0, rn).copy_((z_target - ms).exp());
-      // Sweep 2: G = c (coef exp(z - m) - eps/V - (1 - eps)[j = y]) (1 - (z/cap)^2 under softcap), over the logits.
-      const at::Tensor c = c_all.narrow(0, r0, rn);
-      const at::Tensor scale = (coef_r * c).unsqueeze(1);
-      const at::Tensor one_hot = (c * (eps_ls - 1)).unsqueeze(1);
-      const at::Tensor smooth = (c * (eps_ls / static_cast<double>(V))).unsqueeze(1);
-      for (int64_t ch = 0; ch < n_chunks; ++ch) {
-        const int64_t b = ch * kLowPrecisionChunk, e = std::min(V, b + kLowPrecisionChunk);
-        at::Tensor z = chunk_z(Lr, b, e);
-        const at::Tensor dcap = cap > 0 ? 1.0 - (z / cap).square() : at::Tensor();
-        at::Tensor g = z.sub_(m).exp_().mul_(scale);
-        if (eps_ls > 0) g.sub_(smooth);
-        const at::Tensor here = (yr >= b).logical_and(yr < e);
-        g.scatter_add_(1, (yr - b).clamp(0, e - b - 1), one_hot * here);
-        if (cap > 0) g.mul_(dcap);
-        Lr.narrow(1, b, e - b).copy_(g);
+      thread_local std::vector<float> zbuf, ebuf;
+      zbuf.resize(V);
+      if (capf > 0) ebuf.resize(V);
+      float* z = zbuf.data();
+      float* e = capf > 0 ? ebuf.data() : z;
+      for (int64_t i = r0; i < r1; ++i) {
+        scalar_t* row = Lp + i * V;
+        const int64_t yi = yp[i];
+        float z_sum = 0.f;
+        const float m = load_row(row, bias_p, capf, V, z, eps > 0 ? &z_sum : nullptr);
+        const float z_target = z[yi];
+        const float s = exp_row(z, m, V, e, tiles_p == nullptr ? nullptr : tiles_p + i * n_tiles);
+        const float lse_i = std::log(s) + m;
+        float loss = lse_i - z_target * (1.f - eps);
+        if (eps > 0) loss -= z_sum * eps * inv_v;
+        if (zl > 0) loss += zl * lse_i * lse_i;
+        lse_p[i] = lse_i;
+        loss_p[i] = loss;
+        if (c_p == nullptr) continue;
+        // G = c (coef exp(z - m) - eps/V - (1 - eps)[j = y]) (1 - (z/cap)^2 under softcap), over the logits.
+        const float c = c_p[i], coef_i = (1.f + 2.f * zl * lse_i) / s;
+        coef_p[i] = coef_i;
+        et_p[i] = e[yi];
+        store_grad(e, z, c * coef_i, c * eps * inv_v, capf, V, row);
+        float g_target = c * coef_i * e[yi] - c * eps * inv_v + c * (eps - 1.f);
+        if (capf > 0) g_target *= 1.f - (z[yi] / capf) * (z[yi] / capf);
+        row[yi] = static_cast<scalar_t>(g_target);
       }
     });
     check_finite(lse, rows_b);
@@ -400,10 +511,14 @@ Result run_low_precision(const at::Tensor& x_in, const at::Tensor& w_in, const s
           grad_w_acc.narrow(0, b, e - b).addmm_(L.narrow(1, b, e - b).t(), xb);
           continue;
         }
-        for (int64_t cb = b; cb < e; cb += kGradChunk) {  // bf16/fp16 products, each rounded once, summed in fp32
-          const int64_t ce = std::min(e, cb + kGradChunk);
-          grad_w_acc.narrow(0, cb, ce - cb).add_(at::mm(L.narrow(1, cb, ce - cb).t(), xb));
-        }
+        // bf16/fp16 products of kGradChunk vocabulary rows, each rounded once and summed in fp32; the chunks are
+        // spread over the threads (one fork/join per range instead of one per GEMM and per add).
+        at::parallel_for(0, (e - b + kGradChunk - 1) / kGradChunk, 1, [&](int64_t c0, int64_t c1) {
+          for (int64_t ch = c0; ch < c1; ++ch) {
+            const int64_t cb = b + ch * kGradChunk, ce = std::min(e, cb + kGradChunk);
+            grad_w_acc.narrow(0, cb, ce - cb).add_(at::mm(L.narrow(1, cb, ce - cb).t(), xb));
+          }
+        });
       }
     }
   }
