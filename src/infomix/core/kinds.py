@@ -11,7 +11,7 @@ KINDS: dict[str, str] = {
         "A distribution with known mutual information: factory(**params) returns an object with "
         "sample(n, seed) -> (x, y) and mutual_information (nats)."
     ),
-    "diffusion.sampler": (
+    "mi.diffusion.sampler": (
         "A diffusion ODE sampler: factory(**params) returns an object whose sample(denoiser, x_T, nfe) integrates "
         "the probability-flow ODE of denoiser.schedule from x_T with exactly `nfe` denoiser calls and returns x_0; "
         "its model_calls attribute holds the count of the last run."

@@ -184,6 +184,17 @@ def test_bad_input_names_the_argument():
 
 @pytest.mark.parametrize("name", list(SAMPLERS))
 def test_registered_as_components(name):
-    component = get_registry().get("diffusion.sampler", name)
+    component = get_registry().get("mi.diffusion.sampler", name)
     check_component(component)
     assert isinstance(component.create(), SAMPLERS[name])
+
+
+def test_evodiff_with_a_ddim_final_step_solves_a_constant_denoiser_exactly():
+    schedule = EDMSchedule()
+    c = torch.randn(1, 3, generator=torch.Generator().manual_seed(8), dtype=torch.float64)
+    x_T = _x_T(schedule)
+    out = make_sampler("evodiff", final_step="ddim").sample(Constant(c, schedule), x_T, 8)
+    exact = constant_solution(schedule, c, x_T, schedule.t_max, schedule.t_min)
+    torch.testing.assert_close(out, exact, rtol=1e-10, atol=1e-10)
+    with pytest.raises(ValueError, match="final_step must be"):
+        make_sampler("evodiff", final_step="heun")

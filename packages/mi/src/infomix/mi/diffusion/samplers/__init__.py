@@ -1,4 +1,4 @@
-"""Probability-flow ODE samplers as `diffusion.sampler` components: DDIM, DPM-Solver++(2M), UniPC-bh2, EVODiff."""
+"""Probability-flow ODE samplers as `mi.diffusion.sampler` components: DDIM, DPM-Solver++(2M), UniPC-bh2, EVODiff."""
 
 from __future__ import annotations
 
@@ -25,10 +25,10 @@ def make_sampler(name: str, **params: Any) -> Sampler:
 
 @hookimpl
 def register_components(register: Any) -> None:
-    register("diffusion.sampler", "ddim", DDIMSampler, summary="DDIM: first-order data-prediction ODE step")
-    register("diffusion.sampler", "dpm-solver++2m", DPMSolverPP2MSampler, summary="DPM-Solver++(2M) multistep")
-    register("diffusion.sampler", "unipc-bh2", UniPCSampler, summary="UniPC-bh2 predictor-corrector, order 2")
-    register("diffusion.sampler", "evodiff", EVODiffSampler, summary="EVODiff variance-optimised multistep")
+    register("mi.diffusion.sampler", "ddim", DDIMSampler, summary="DDIM: first-order data-prediction ODE step")
+    register("mi.diffusion.sampler", "dpm-solver++2m", DPMSolverPP2MSampler, summary="DPM-Solver++(2M) multistep")
+    register("mi.diffusion.sampler", "unipc-bh2", UniPCSampler, summary="UniPC-bh2 predictor-corrector, order 2")
+    register("mi.diffusion.sampler", "evodiff", EVODiffSampler, summary="EVODiff variance-optimised multistep")
 
 
 __all__ = ["SAMPLERS", "DDIMSampler", "DPMSolverPP2MSampler", "EVODiffSampler", "Grid", "Sampler", "UniPCSampler", "make_sampler"]

@@ -42,10 +42,17 @@ class EVODiffSampler(Sampler):
     The last step makes no call: x = (1 − √(σ_N σ_{N−1}))·x_eul + ½σ_N H·(m_0 − c·m_1) with c from σ_N/σ_{N−1}.
     Every coefficient comes from model outputs and the schedule only (no reference trajectory). The constants
     (clamps ±2, temperature ¼, shift ½, the last-step rule) follow the released code; projections are
-    per sample (see `inner`). nfe ≥ 2.
+    per sample (see `inner`). nfe ≥ 2. `final_step="ddim"` replaces the last-step rule by the plain DDIM step
+    x_eul (same call count), an ablation: the released rule is not exact even for a constant denoiser.
     """
 
     name = "evodiff"
+
+    def __init__(self, grid: str = "logSNR", final_step: str = "released") -> None:
+        super().__init__(grid)
+        if final_step not in ("released", "ddim"):
+            raise ValueError(f"final_step must be 'released' or 'ddim', got {final_step!r}")
+        self.final_step = final_step
 
     def _run(self, model: CountingDenoiser, x: torch.Tensor, grid: Grid) -> torch.Tensor:
         n, sig, kap = grid.steps, grid.sigma, grid.kappa
@@ -58,6 +65,8 @@ class EVODiffSampler(Sampler):
                 x = x_eul
                 m1, m0 = m0, model(x, grid.t(i))
                 continue
+            if i == n and self.final_step == "ddim":
+                return x_eul
             if i == n:  # last step: no call
                 ratio = sig[i] / sig[i - 1]
                 c = 1 - 0.5 * math.sqrt(ratio) if ratio < 0.5 else 1 - 0.5 * math.sqrt(ratio - 0.5)
