@@ -1,12 +1,13 @@
 """DDIM, DPM-Solver++(2M), UniPC-bh2 and EVODiff at equal NFE: trajectory error and distance to exact samples.
 
-Run: python benchmarks/mi/diffusion/bench_diffusion_samplers.py [--smoke]. Writes benchmarks/results/diffusion_samplers.json
-atomically, benchmarks/mi/diffusion/samplers.png and benchmarks/mi/diffusion/tables.md. EDM schedule (σ ∈ [0.002, 80]),
-float64 sampling, torch threads 1. Settings: the exact 2-D four-mode mixture and a 16-d eight-mode mixture; the 2-D
-mixture's denoiser with a smooth deliberate error (network error); MLP denoisers trained here on 2-D mixture draws and
-on the 8×8 digits. Trajectory error: mean ‖x − x_ref‖ against the DOP853 solution of the same denoiser's ODE from the
-same x_T. Distances: sliced Wasserstein-2 and the Fréchet distance of Gaussian fits to exact samples (mixtures: draws of
-p at σ_min; digits: the 1,797 images); for trained denoisers also to the reference-ODE samples (solver error alone).
+Run: python benchmarks/mi/diffusion/bench_diffusion_samplers.py [--smoke]. Writes
+benchmarks/results/diffusion_samplers.json atomically, and samplers.png and tables.md next to this script.
+EDM schedule (σ ∈ [0.002, 80]), float64 sampling, torch threads 1. Settings: the exact 2-D four-mode mixture and a
+16-d eight-mode mixture; the 2-D mixture's denoiser with a smooth deliberate error (network error); MLP denoisers
+trained here on 2-D mixture draws and on the 8×8 digits. Trajectory error: mean ‖x − x_ref‖ against the DOP853
+solution of the same denoiser's ODE from the same x_T. Distances: sliced Wasserstein-2 and the Fréchet distance of
+Gaussian fits to exact samples (mixtures: draws of p at σ_min; digits: the 1,797 images); for trained denoisers also
+to the reference-ODE samples (solver error alone).
 """
 
 from __future__ import annotations
@@ -33,8 +34,8 @@ from infomix.mi.diffusion import (
     reference_solve,
     trajectory_error,
 )
-from infomix.mi.diffusion.metrics import TargetDistances
 from infomix.mi.diffusion.data import digits
+from infomix.mi.diffusion.metrics import TargetDistances
 from infomix.mi.diffusion.network import NetworkDenoiser, train_denoiser
 
 HERE = Path(__file__).resolve().parent
@@ -60,28 +61,55 @@ def settings(smoke: bool) -> list[dict]:
     mix2 = four_mode_mixture()
     exact2 = mix2.sample(int(100_000 * scale), seed=1, sigma=0.002)
     x2 = 80 * torch.randn(int(4000 * scale), 2, generator=gen, dtype=torch.float64)
-    out.append(dict(name="gmm-2d exact", denoiser=GMMDenoiser(mix2, "edm"), x_T=x2, target=exact2,
-                    grids=["logSNR", "edm"], mixture=mix2))  # fmt: skip
-    out.append(dict(name="gmm-2d perturbed", denoiser=PerturbedDenoiser(GMMDenoiser(mix2, "edm"), scale=0.5),
-                    x_T=x2, target=exact2, grids=["logSNR", "edm"], mixture=mix2))  # fmt: skip
+    common2 = {"x_T": x2, "target": exact2, "grids": ["logSNR", "edm"], "mixture": mix2}
+    out.append({"name": "gmm-2d exact", "denoiser": GMMDenoiser(mix2, "edm"), **common2})
+    perturbed = PerturbedDenoiser(GMMDenoiser(mix2, "edm"), scale=0.5)
+    out.append({"name": "gmm-2d perturbed", "denoiser": perturbed, **common2})
     mix16 = random_mixture(16, n_modes=8, seed=3, spread=3.0)
     x16 = 80 * torch.randn(int(4000 * scale), 16, generator=gen, dtype=torch.float64)
-    out.append(dict(name="gmm-16d exact", denoiser=GMMDenoiser(mix16, "edm"), x_T=x16,
-                    target=mix16.sample(int(50_000 * scale), seed=2, sigma=0.002), grids=["logSNR"], mixture=mix16))  # fmt: skip
+    exact16 = mix16.sample(int(50_000 * scale), seed=2, sigma=0.002)
+    out.append(
+        {
+            "name": "gmm-16d exact",
+            "denoiser": GMMDenoiser(mix16, "edm"),
+            "x_T": x16,
+            "target": exact16,
+            "grids": ["logSNR"],
+            "mixture": mix16,
+        }
+    )
     steps = 300 if smoke else 6000
     start = time.perf_counter()
     net2 = train_denoiser(mix2.sample(20_000, seed=4).float(), steps=steps, batch_size=512, hidden=128, depth=3, seed=0)
-    t2 = time.perf_counter() - start
-    out.append(dict(name="trained-2d", denoiser=NetworkDenoiser(net2, "edm", float64=True), x_T=x2[: int(2000 * scale)],
-                    target=exact2, grids=["logSNR"], mixture=mix2, train_seconds=t2, train_steps=steps))  # fmt: skip
+    out.append(
+        {
+            "name": "trained-2d",
+            "denoiser": NetworkDenoiser(net2, "edm", float64=True),
+            "x_T": x2[: int(2000 * scale)],
+            "target": exact2,
+            "grids": ["logSNR"],
+            "mixture": mix2,
+            "train_seconds": time.perf_counter() - start,
+            "train_steps": steps,
+        }
+    )
     data = digits()
     steps = 300 if smoke else 4000
     start = time.perf_counter()
     net_d = train_denoiser(data, steps=steps, batch_size=256, hidden=256, depth=3, seed=0)
-    td = time.perf_counter() - start
     xd = 80 * torch.randn(int(1000 * scale), 64, generator=gen, dtype=torch.float64)
-    out.append(dict(name="trained-digits", denoiser=NetworkDenoiser(net_d, "edm", float64=True), x_T=xd,
-                    target=data.double(), grids=["logSNR"], rtol=1e-8, train_seconds=td, train_steps=steps))  # fmt: skip
+    out.append(
+        {
+            "name": "trained-digits",
+            "denoiser": NetworkDenoiser(net_d, "edm", float64=True),
+            "x_T": xd,
+            "target": data.double(),
+            "grids": ["logSNR"],
+            "rtol": 1e-8,
+            "train_seconds": time.perf_counter() - start,
+            "train_steps": steps,
+        }
+    )
     return out
 
 
@@ -104,8 +132,17 @@ def run(setting: dict, nfes: list[int]) -> list[dict]:
             m["fd_ref"] = to_ref.frechet(x)
         return m
 
-    rows.append({"setting": setting["name"], "grid": "-", "sampler": "reference-ode", "nfe": ref_calls,
-                 "traj_err": 0.0, "seconds": ref_seconds, **metrics(ref)})  # fmt: skip
+    rows.append(
+        {
+            "setting": setting["name"],
+            "grid": "-",
+            "sampler": "reference-ode",
+            "nfe": ref_calls,
+            "traj_err": 0.0,
+            "seconds": ref_seconds,
+            **metrics(ref),
+        }
+    )
     print(f"{setting['name']}: reference ODE {ref_calls} calls, {ref_seconds:.1f} s", flush=True)
     for grid in setting["grids"]:
         for nfe in nfes:
@@ -114,9 +151,16 @@ def run(setting: dict, nfes: list[int]) -> list[dict]:
                 t0 = time.perf_counter()
                 x = sampler.sample(setting["denoiser"], setting["x_T"], nfe)
                 seconds = time.perf_counter() - t0
-                row = {"setting": setting["name"], "grid": grid, "sampler": name, "nfe": nfe,
-                       "model_calls": sampler.model_calls, "traj_err": trajectory_error(x, ref),
-                       "seconds": seconds, **metrics(x)}  # fmt: skip
+                row = {
+                    "setting": setting["name"],
+                    "grid": grid,
+                    "sampler": name,
+                    "nfe": nfe,
+                    "model_calls": sampler.model_calls,
+                    "traj_err": trajectory_error(x, ref),
+                    "seconds": seconds,
+                    **metrics(x),
+                }
                 rows.append(row)
             line = " | ".join(f"{r['sampler']} {r['traj_err']:.3f}/{r['fd']:.3f}" for r in rows[-len(VARIANTS) :])
             print(f"  {grid} NFE {nfe}: {line}", flush=True)
@@ -131,22 +175,30 @@ def tables(rows: list[dict]) -> str:
         ref = next(r for r in rows if r["setting"] == setting and r["sampler"] == "reference-ode")
         trained = "fd_ref" in ref
         for grid in dict.fromkeys(r["grid"] for r in rows if r["setting"] == setting and r["grid"] != "-"):
-            out.append(f"\n**{setting}**, {grid} grid. Each cell: trajectory error / Fréchet distance / sliced W2"
-                       + (" (to the reference-ODE samples: FD_ref)" if trained else "") + ". Best per row in bold.\n")  # fmt: skip
+            out.append(
+                f"\n**{setting}**, {grid} grid. Each cell: trajectory error / Fréchet distance / sliced W2"
+                + (" (to the reference-ODE samples: FD_ref)" if trained else "")
+                + ". Best per row in bold.\n"
+            )
             out.append("| NFE | " + " | ".join(names) + " |")
             out.append("|---" * (len(names) + 1) + "|")
             for nfe in NFES:
-                cells = {r["sampler"]: r for r in rows if r["setting"] == setting and r["grid"] == grid and r["nfe"] == nfe}
+                cells = {
+                    r["sampler"]: r for r in rows if r["setting"] == setting and r["grid"] == grid and r["nfe"] == nfe
+                }
                 if not cells:
                     continue
                 best = {k: min(c[k] for c in cells.values()) for k in ("traj_err", "fd", "sw")}
 
-                def fmt(r: dict, key: str) -> str:
+                def fmt(r: dict, key: str, best: dict = best) -> str:
                     text = f"{r[key]:.3f}"
                     return f"**{text}**" if r[key] == best[key] else text
 
-                row = [f"{fmt(cells[n], 'traj_err')} / {fmt(cells[n], 'fd')} / {fmt(cells[n], 'sw')}"
-                       + (f" ({cells[n]['fd_ref']:.3f})" if trained else "") for n in names]  # fmt: skip
+                row = [
+                    f"{fmt(cells[n], 'traj_err')} / {fmt(cells[n], 'fd')} / {fmt(cells[n], 'sw')}"
+                    + (f" ({cells[n]['fd_ref']:.3f})" if trained else "")
+                    for n in names
+                ]
                 out.append(f"| {nfe} | " + " | ".join(row) + " |")
             floor = f"reference ODE ({ref['nfe']} calls): FD {ref['fd']:.4f}, SW {ref['sw']:.4f}"
             out.append(f"\n{floor}" + (f", NLL {ref['nll']:.3f}" if "nll" in ref else "") + "\n")
@@ -159,14 +211,19 @@ def plot(rows: list[dict], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    panels = [(s, g) for s in dict.fromkeys(r["setting"] for r in rows)
-              for g in dict.fromkeys(r["grid"] for r in rows if r["setting"] == s and r["grid"] != "-")]  # fmt: skip
+    panels = [
+        (s, g)
+        for s in dict.fromkeys(r["setting"] for r in rows)
+        for g in dict.fromkeys(r["grid"] for r in rows if r["setting"] == s and r["grid"] != "-")
+    ]
     fig, axes = plt.subplots(2, len(panels), figsize=(3.2 * len(panels), 6), squeeze=False)
     for j, (setting, grid) in enumerate(panels):
         ref = next(r for r in rows if r["setting"] == setting and r["sampler"] == "reference-ode")
         for name in VARIANTS:
-            sel = sorted((r for r in rows if r["setting"] == setting and r["grid"] == grid and r["sampler"] == name),
-                         key=lambda r: r["nfe"])  # fmt: skip
+            sel = sorted(
+                (r for r in rows if r["setting"] == setting and r["grid"] == grid and r["sampler"] == name),
+                key=lambda r: r["nfe"],
+            )
             nfe = [r["nfe"] for r in sel]
             style = {"ls": "--", "marker": "x"} if name == "evodiff-ddim-last" else {"marker": "o"}
             axes[0, j].plot(nfe, [r["traj_err"] for r in sel], label=name, **style)
@@ -196,18 +253,35 @@ def main() -> None:
     with torch_threads(1):
         for setting in settings(args.smoke):
             rows += run(setting, NFES[:2] if args.smoke else NFES)
-            meta.append({k: v for k, v in setting.items() if k in ("name", "grids", "rtol", "train_seconds", "train_steps")}
-                        | {"paths": int(setting["x_T"].shape[0]), "target_samples": int(setting["target"].shape[0]),
-                           "dim": int(setting["x_T"].shape[1])})  # fmt: skip
+            meta.append(
+                {k: v for k, v in setting.items() if k in ("name", "grids", "rtol", "train_seconds", "train_steps")}
+                | {
+                    "paths": int(setting["x_T"].shape[0]),
+                    "target_samples": int(setting["target"].shape[0]),
+                    "dim": int(setting["x_T"].shape[1]),
+                }
+            )
     data = {
         "benchmark": "diffusion_samplers",
         "smoke": args.smoke,
-        "config": {"schedule": "edm (sigma 0.002..80)", "nfe": NFES, "dtype": "float64", "settings": meta,
-                   "perturbation": "x0 + 0.5*k/(1+k)*tanh(A x/sqrt(1+k^2)), k = sigma/alpha, A ~ N(0, 1/d)",
-                   "lower_order_final": "DPM-Solver++ and UniPC: last step first order when NFE < 10; EVODiff: its own last step",
-                   "reference": "scipy DOP853 in u = log sigma, rtol = atol = 1e-10 (digits 1e-8)"},  # fmt: skip
-        "environment": {"python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__,
-                        "threads": 1, "machine": platform.machine()},  # fmt: skip
+        "config": {
+            "schedule": "edm (sigma 0.002..80)",
+            "nfe": NFES,
+            "dtype": "float64",
+            "settings": meta,
+            "perturbation": "x0 + 0.5*k/(1+k)*tanh(A x/sqrt(1+k^2)), k = sigma/alpha, A ~ N(0, 1/d)",
+            "lower_order_final": (
+                "DPM-Solver++ and UniPC: last step first order when NFE < 10; EVODiff: its own last step"
+            ),
+            "reference": "scipy DOP853 in u = log sigma, rtol = atol = 1e-10 (digits 1e-8)",
+        },
+        "environment": {
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "numpy": np.__version__,
+            "threads": 1,
+            "machine": platform.machine(),
+        },
         "seconds": time.perf_counter() - start,
         "rows": rows,
     }

@@ -38,22 +38,43 @@ def main() -> None:
             t = task(name)
             for seed in seeds:
                 x, y = t.sample(n, seed=100 + seed)
-                for est_name, est in {"minde": MINDEEstimator(steps=steps, seed=seed),
-                                      "ksg-k5": KSGEstimator(k=5, seed=seed)}.items():  # fmt: skip
+                for est_name, est in {
+                    "minde": MINDEEstimator(steps=steps, seed=seed),
+                    "ksg-k5": KSGEstimator(k=5, seed=seed),
+                }.items():
                     start = time.perf_counter()
                     r = est.estimate(x, y)
                     seconds = time.perf_counter() - start
-                    rows.append({"task": name, "seed": seed, "n": n, "estimator": est_name,
-                                 "true": t.mutual_information, "value": r.value, "lower": r.lower, "upper": r.upper,
-                                 "error": r.value - t.mutual_information, "seconds": seconds})  # fmt: skip
-                    print(f"{name} seed {seed} {est_name}: {r.value:.3f} [{r.lower:.3f}, {r.upper:.3f}] "
-                          f"(true {t.mutual_information:.3f}) {seconds:.1f} s", flush=True)  # fmt: skip
+                    rows.append(
+                        {
+                            "task": name,
+                            "seed": seed,
+                            "n": n,
+                            "estimator": est_name,
+                            "true": t.mutual_information,
+                            "value": r.value,
+                            "lower": r.lower,
+                            "upper": r.upper,
+                            "error": r.value - t.mutual_information,
+                            "seconds": seconds,
+                        }
+                    )
+                    print(
+                        f"{name} seed {seed} {est_name}: {r.value:.3f} [{r.lower:.3f}, {r.upper:.3f}] "
+                        f"(true {t.mutual_information:.3f}) {seconds:.1f} s",
+                        flush=True,
+                    )
     summary = []
     for est_name in ("minde", "ksg-k5"):
         sel = [r for r in rows if r["estimator"] == est_name]
-        summary.append({"estimator": est_name, "mae": float(np.mean([abs(r["error"]) for r in sel])),
-                        "coverage": float(np.mean([r["lower"] <= r["true"] <= r["upper"] for r in sel])),
-                        "median_seconds": statistics.median(r["seconds"] for r in sel)})  # fmt: skip
+        summary.append(
+            {
+                "estimator": est_name,
+                "mae": float(np.mean([abs(r["error"]) for r in sel])),
+                "coverage": float(np.mean([r["lower"] <= r["true"] <= r["upper"] for r in sel])),
+                "median_seconds": statistics.median(r["seconds"] for r in sel),
+            }
+        )
     data = {
         "benchmark": "minde",
         "smoke": args.smoke,
@@ -66,8 +87,13 @@ def main() -> None:
     write_atomically(args.out, data)
     print("| task | true | " + " | ".join(f"{e} (seed {s})" for e in ("minde", "ksg-k5") for s in seeds) + " |")
     for name in tasks:
-        cells = [f"{r['value']:.3f}" for e in ("minde", "ksg-k5") for s in seeds
-                 for r in rows if r["task"] == name and r["estimator"] == e and r["seed"] == s]  # fmt: skip
+        cells = [
+            f"{r['value']:.3f}"
+            for e in ("minde", "ksg-k5")
+            for s in seeds
+            for r in rows
+            if r["task"] == name and r["estimator"] == e and r["seed"] == s
+        ]
         print(f"| {name} | {task(name).mutual_information:.3f} | " + " | ".join(cells) + " |")
     for s in summary:
         print(s)

@@ -21,7 +21,11 @@ class GaussianMixture:
         self.variances = torch.as_tensor(variances, dtype=torch.float64).reshape(-1)
         if self.variances.shape != (k,) or (self.variances <= 0).any():
             raise ValueError(f"variances must be {k} positive numbers (one per mean), got {self.variances.tolist()}")
-        w = torch.full((k,), 1.0 / k, dtype=torch.float64) if weights is None else torch.as_tensor(weights, dtype=torch.float64)
+        w = (
+            torch.full((k,), 1.0 / k, dtype=torch.float64)
+            if weights is None
+            else torch.as_tensor(weights, dtype=torch.float64)
+        )
         if w.shape != (k,) or (w < 0).any() or abs(float(w.sum()) - 1.0) > 1e-9:
             raise ValueError(f"weights must be {k} non-negative numbers summing to 1, got {w.tolist()}")
         self.weights = w
@@ -63,13 +67,17 @@ class GaussianMixture:
         """n float64 draws of x_t = α x_0 + σ ε."""
         gen = torch.Generator().manual_seed(seed)
         k = torch.multinomial(self.weights, n, replacement=True, generator=gen)
-        x0 = self.means[k] + self.variances[k].sqrt()[:, None] * torch.randn(n, self.dim, generator=gen, dtype=torch.float64)
+        x0 = self.means[k] + self.variances[k].sqrt()[:, None] * torch.randn(
+            n, self.dim, generator=gen, dtype=torch.float64
+        )
         return alpha * x0 + sigma * torch.randn(n, self.dim, generator=gen, dtype=torch.float64)
 
 
 def four_mode_mixture() -> GaussianMixture:
     """The 2-D toy: means (±2, 0), (0, ±2.5); variances .05, .05, .1, .02; weights .3, .3, .2, .2."""
-    return GaussianMixture([[2.0, 0.0], [-2.0, 0.0], [0.0, 2.5], [0.0, -2.5]], [0.05, 0.05, 0.1, 0.02], [0.3, 0.3, 0.2, 0.2])
+    return GaussianMixture(
+        [[2.0, 0.0], [-2.0, 0.0], [0.0, 2.5], [0.0, -2.5]], [0.05, 0.05, 0.1, 0.02], [0.3, 0.3, 0.2, 0.2]
+    )
 
 
 def random_mixture(dim: int, n_modes: int = 8, seed: int = 0, spread: float = 2.0) -> GaussianMixture:

@@ -35,7 +35,7 @@ def sliced_wasserstein(a: torch.Tensor | np.ndarray, b: torch.Tensor | np.ndarra
 
 
 class TargetDistances:
-    """Sliced W2 and Fréchet distance of sample sets to one fixed target set, its projections and moments computed once."""
+    """Sliced W2 and Fréchet distance to one fixed target set, whose projections and moments are computed once."""
 
     def __init__(self, target: torch.Tensor | np.ndarray, n_projections: int = 256, n_quantiles: int = 512,
                  seed: int = 0) -> None:  # fmt: skip

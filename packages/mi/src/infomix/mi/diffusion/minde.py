@@ -126,7 +126,7 @@ class MINDEEstimator:
         xs = torch.as_tensor(standardized(xm), dtype=torch.float32)
         ys = torch.as_tensor(standardized(ym), dtype=torch.float32)
         perm = torch.randperm(xs.shape[0], generator=torch.Generator().manual_seed(self.seed))
-        n_valid = max(2, int(round(self.valid_fraction * xs.shape[0])))
+        n_valid = max(2, round(self.valid_fraction * xs.shape[0]))
         valid, train = perm[:n_valid], perm[n_valid:]
         net = train_denoiser(xs[train], cond=ys[train], steps=self.steps, batch_size=self.batch_size, lr=self.lr,
                              hidden=self.hidden, depth=self.depth, seed=self.seed, progress=self.progress)  # fmt: skip

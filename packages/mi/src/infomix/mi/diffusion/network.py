@@ -25,7 +25,9 @@ class EDMDenoiserNet(nn.Module):
                  n_frequencies: int = 8) -> None:  # fmt: skip
         super().__init__()
         if dim < 1 or hidden < 1 or depth < 1 or cond_dim < 0:
-            raise ValueError(f"need dim, hidden, depth >= 1 and cond_dim >= 0, got {dim}, {hidden}, {depth}, {cond_dim}")
+            raise ValueError(
+                f"need dim, hidden, depth >= 1 and cond_dim >= 0, got {dim}, {hidden}, {depth}, {cond_dim}"
+            )
         if sigma_data <= 0:
             raise ValueError(f"sigma_data must be > 0, got {sigma_data}")
         self.dim, self.cond_dim, self.sigma_data = dim, cond_dim, float(sigma_data)

@@ -31,4 +31,13 @@ def register_components(register: Any) -> None:
     register("mi.diffusion.sampler", "evodiff", EVODiffSampler, summary="EVODiff variance-optimised multistep")
 
 
-__all__ = ["SAMPLERS", "DDIMSampler", "DPMSolverPP2MSampler", "EVODiffSampler", "Grid", "Sampler", "UniPCSampler", "make_sampler"]
+__all__ = [
+    "SAMPLERS",
+    "DDIMSampler",
+    "DPMSolverPP2MSampler",
+    "EVODiffSampler",
+    "Grid",
+    "Sampler",
+    "UniPCSampler",
+    "make_sampler",
+]
