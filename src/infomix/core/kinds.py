@@ -11,6 +11,11 @@ KINDS: dict[str, str] = {
         "A distribution with known mutual information: factory(**params) returns an object with "
         "sample(n, seed) -> (x, y) and mutual_information (nats)."
     ),
+    "mi.diffusion.sampler": (
+        "A diffusion ODE sampler: factory(**params) returns an object whose sample(denoiser, x_T, nfe) integrates "
+        "the probability-flow ODE of denoiser.schedule from x_T with exactly `nfe` denoiser calls and returns x_0; "
+        "its model_calls attribute holds the count of the last run."
+    ),
     "mixing.method": (
         "A data-mixture method: offline methods have propose(history, n) and recommend(history); "
         "online methods have observe(step, per_domain_loss, counts) -> mixture."

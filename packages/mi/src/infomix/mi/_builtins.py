@@ -10,4 +10,6 @@ DEFAULT_PLUGINS = (
     "infomix.mi.neural",
     "infomix.mi.tasks",
     "infomix.mi.cli",
+    "infomix.mi.diffusion.samplers",
+    "infomix.mi.diffusion.minde",
 )
