@@ -10,4 +10,5 @@ DEFAULT_PLUGINS = (
     "infomix.mi.neural",
     "infomix.mi.tasks",
     "infomix.mi.cli",
+    "infomix.mi.representation.critics",
 )

@@ -1,4 +1,4 @@
-"""Critic networks T(x, y) that score every (x_i, y_j) pair of a batch: joint (concatenated) or separable."""
+"""Critic networks T(x, y) that score every (x_i, y_j) pair of a batch: joint, separable, bilinear, inner product."""
 
 from __future__ import annotations
 
@@ -39,6 +39,29 @@ class SeparableCritic(nn.Module):
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return self.g(x) @ self.h(y).T
+
+
+class BilinearCritic(nn.Module):
+    """T(x, y) = xᵀ W y with a learned dim_x × dim_y matrix W and no bias: one matmul chain."""
+
+    def __init__(self, dim_x: int, dim_y: int) -> None:
+        super().__init__()
+        self.w = nn.Linear(dim_y, dim_x, bias=False)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return x @ self.w(y).T
+
+
+class InnerProductCritic(nn.Module):
+    """T(x, y) = xᵀ y, no parameters (the views' representations must have the same dimension)."""
+
+    def __init__(self, dim_x: int, dim_y: int) -> None:
+        super().__init__()
+        if dim_x != dim_y:
+            raise ValueError(f"the inner-product critic needs equal dimensions, got dim_x={dim_x}, dim_y={dim_y}")
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return x @ y.T
 
 
 def make_critic(kind: str, dim_x: int, dim_y: int, hidden: Sequence[int], embed_dim: int) -> nn.Module:
