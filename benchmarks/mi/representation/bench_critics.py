@@ -57,9 +57,17 @@ def main() -> None:
         "benchmark": f"infomax_critics_{args.data}",
         "claim": "(a) the concat critic reaches the highest bound but not the highest probe accuracy",
         "command": f"python benchmarks/mi/representation/bench_critics.py --data {args.data} --bounds "
-        + " ".join(args.bounds) + (" --smoke" if args.smoke else ""),
-        "setup": setup(data=args.data, steps=args.steps, lr=args.lr, batch_size=128, seeds=args.seeds,
-                       encoder="mlp [300, 300] -> 100", seconds=round(timer.seconds, 1)),  # fmt: skip
+        + " ".join(args.bounds)
+        + (" --smoke" if args.smoke else ""),
+        "setup": setup(
+            data=args.data,
+            steps=args.steps,
+            lr=args.lr,
+            batch_size=128,
+            seeds=args.seeds,
+            encoder="mlp [300, 300] -> 100",
+            seconds=round(timer.seconds, 1),
+        ),
         "summary": summary,
         "outcome": outcome,
     }

@@ -58,9 +58,16 @@ def main() -> None:
         "claim": "(b) an invertible encoder's probe accuracy rises above the pixel baseline (reconstruction < 1e-5)",
         "command": f"python benchmarks/mi/representation/bench_invertible.py --data {args.data}"
         + (" --smoke" if args.smoke else ""),
-        "setup": setup(data=args.data, steps=args.steps, lr=args.lr, batch_size=128, seeds=args.seeds,
-                       encoder=f"additive coupling flow, {args.couplings} couplings, MLP [256], init std 1e-4",
-                       critic="bilinear", seconds=round(timer.seconds, 1)),  # fmt: skip
+        "setup": setup(
+            data=args.data,
+            steps=args.steps,
+            lr=args.lr,
+            batch_size=128,
+            seeds=args.seeds,
+            encoder=f"additive coupling flow, {args.couplings} couplings, MLP [256], init std 1e-4",
+            critic="bilinear",
+            seconds=round(timer.seconds, 1),
+        ),
         "summary": summary,
         "outcome": outcome,
     }

@@ -61,9 +61,17 @@ def main() -> None:
         "claim": "(c) at a matched bound value, the ConvNet encoder probes better than the MLP",
         "command": f"python benchmarks/mi/representation/bench_matched_bound.py --data {args.data}"
         + (" --smoke" if args.smoke else ""),
-        "setup": setup(data=args.data, steps=args.steps, lr=args.lr, batch_size=128, seeds=args.seeds,
-                       targets=args.targets, critic="bilinear", encoders=ENCODERS,
-                       seconds=round(timer.seconds, 1)),  # fmt: skip
+        "setup": setup(
+            data=args.data,
+            steps=args.steps,
+            lr=args.lr,
+            batch_size=128,
+            seeds=args.seeds,
+            targets=args.targets,
+            critic="bilinear",
+            encoders=ENCODERS,
+            seconds=round(timer.seconds, 1),
+        ),
         "summary": summary,
         "outcome": outcome,
     }

@@ -59,8 +59,16 @@ def main() -> None:
         "benchmark": "infomax_noniid_gaussian",
         "claim": "(d) with non-i.i.d. batches the bounds exceed the true MI 0.0204; with i.i.d. batches they do not",
         "command": "python benchmarks/mi/representation/bench_noniid.py" + (" --smoke" if args.smoke else ""),
-        "setup": setup(steps=args.steps, lr=args.lr, batch_size=128, seeds=args.seeds, critic="concat MLP [32, 32]",
-                       eval_batches=200, true_mi=true_mi, seconds=round(timer.seconds, 1)),  # fmt: skip
+        "setup": setup(
+            steps=args.steps,
+            lr=args.lr,
+            batch_size=128,
+            seeds=args.seeds,
+            critic="concat MLP [32, 32]",
+            eval_batches=200,
+            true_mi=true_mi,
+            seconds=round(timer.seconds, 1),
+        ),
         "summary": summary,
         "outcome": {"per_setting": outcome, "claim_holds": holds},
     }

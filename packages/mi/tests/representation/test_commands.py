@@ -8,11 +8,11 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("sklearn")
 
-from click.testing import CliRunner  # noqa: E402
+from click.testing import CliRunner
 
-from infomix.cli import cli  # noqa: E402
-from infomix.core import plugins  # noqa: E402
-from infomix.mi import cli as mi_cli  # noqa: E402
+from infomix.cli import cli
+from infomix.core import plugins
+from infomix.mi import cli as mi_cli
 
 
 @pytest.fixture

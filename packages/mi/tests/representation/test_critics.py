@@ -54,7 +54,7 @@ def test_inner_and_bilinear_closed_forms():
 
 
 def test_bad_critics_are_clear_errors():
-    with pytest.raises(ValueError, match="unknown critic 'mlp'.*bilinear"):
+    with pytest.raises(ValueError, match=r"unknown critic 'mlp'.*bilinear"):
         make_critic("mlp", 3, 3)
     with pytest.raises(ValueError, match="equal dimensions"):
         make_critic("inner", 3, 4)

@@ -24,7 +24,10 @@ def _params(values: tuple[str, ...], option: str) -> dict[str, Any]:
 
 @click.command("infomax")
 @click.option(
-    "--data", default="digits", show_default=True, help="Built-in views: digits, fashion-mnist, gaussian, gaussian-noniid."
+    "--data",
+    default="digits",
+    show_default=True,
+    help="Built-in views: digits, fashion-mnist, gaussian, gaussian-noniid.",
 )
 @click.option("--config", "config_file", type=click.Path(dir_okay=False, exists=True), help="JSON InfoMaxConfig.")
 @click.option("--encoder", default=None, help="mlp, conv, resmlp, flow or identity (default mlp).")

@@ -37,7 +37,7 @@ def linear_probe(
     test_x: Any,
     test_y: Any,
     *,
-    C: float = 10.0,  # noqa: N803 (scikit-learn's name)
+    C: float = 10.0,
     tol: float = 0.1,
     max_iter: int = 100,
     solver: str = "saga",
@@ -48,7 +48,7 @@ def linear_probe(
     Defaults follow Tschannen et al.'s probe (saga, tol 0.1, C 10). A fit that stops at `max_iter` is
     reported through ``converged=False`` rather than a warning.
     """
-    LogisticRegression, MinMaxScaler = _sklearn()  # noqa: N806
+    LogisticRegression, MinMaxScaler = _sklearn()
     from sklearn.exceptions import ConvergenceWarning
 
     xs = [np.asarray(a, dtype=np.float64).reshape(len(a), -1) for a in (train_x, test_x)]
