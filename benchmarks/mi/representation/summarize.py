@@ -6,8 +6,14 @@ python benchmarks/mi/representation/summarize.py
 from __future__ import annotations
 
 import json
+import math
 import statistics
+import sys
 from pathlib import Path
+from typing import Any
+
+from infomix.mi.representation.run import plot_histories
+from infomix.mi.representation.train import InfoMaxHistory
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -39,17 +45,51 @@ def table(result: dict, keys: list[str]) -> list[str]:
     return lines
 
 
+def mean_history(histories: list[dict[str, Any]]) -> InfoMaxHistory:
+    """The seed average of histories with the same evaluation steps."""
+
+    def avg(name: str) -> list[float]:
+        columns = zip(*[h[name] for h in histories], strict=True)
+        return [statistics.fmean(math.nan if v is None else v for v in col) for col in columns]
+
+    first = histories[0]
+    pixels = [h["pixel_accuracy"] for h in histories if h["pixel_accuracy"] is not None]
+    return InfoMaxHistory(
+        config=first["config"],
+        data=first["data"],
+        bound=first["bound"],
+        step=first["step"],
+        train_bound=avg("train_bound"),
+        test_bound=avg("test_bound"),
+        probe_accuracy=avg("probe_accuracy") if first["probe_accuracy"][0] is not None else first["probe_accuracy"],
+        reconstruction_error=first["reconstruction_error"],
+        pixel_accuracy=statistics.fmean(pixels) if pixels else None,
+        true_mi=first["true_mi"],
+    )
+
+
+def plot_result(result: dict[str, Any], keys: list[str], path: Path, title: str) -> None:
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for run in result["runs"]:
+        groups.setdefault(" / ".join(str(run[k]) for k in keys), []).append(run["history"])
+    labels = [f"{name} (mean of {len(hs)})" for name, hs in groups.items()]
+    plot_histories([mean_history(hs) for hs in groups.values()], path, labels, title)
+
+
 KEYS = {"critics": ["bound", "critic"], "invertible": ["encoder"], "matched": ["target", "encoder"],
         "noniid": ["batches", "bound"]}  # fmt: skip
 
 
 def main() -> None:
+    plots = "--plots" in sys.argv[1:]
     for path in sorted(RESULTS.glob("*.json")):
         if path.stem.endswith("_smoke"):
             continue
         result = json.loads(path.read_text())
         keys = next(v for k, v in KEYS.items() if path.stem.startswith(k))
         setup = result["setup"]
+        if plots:
+            plot_result(result, keys, path.with_suffix(".png"), f"{result['claim'][:3]} {path.stem}")
         print(f"### {path.stem}\n\n{result['claim']}\n\n`{result['command']}` ({setup['seconds']:.0f} s, "
               f"{setup['threads']} thread, torch {setup['torch']})\n")  # fmt: skip
         print("\n".join(table(result, keys)))

@@ -71,7 +71,8 @@ def plot_histories(
     if first.true_mi is not None:
         ax.axhline(first.true_mi, color="k", linestyle="--", linewidth=1, label=f"true MI {first.true_mi:.4f}")
     ax.set_xlabel("training step")
-    ax.set_ylabel(f"test I_{first.bound.upper()} (nats)")
+    bounds = {h.bound for h in histories}
+    ax.set_ylabel(f"test I_{first.bound.upper()} (nats)" if len(bounds) == 1 else "test bound (nats)")
     ax.legend(fontsize=7)
     if has_probe:
         ax = axes[0][1]
