@@ -27,6 +27,7 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=1e-4)
     parser.add_argument("--couplings", type=int, default=8)
     parser.add_argument("--eval-every", type=int, default=500)
+    parser.add_argument("--tag", default="", help="suffix of the result names (e.g. for another learning rate)")
     parser.add_argument("--smoke", action="store_true", help="one seed, 40 steps, small probe")
     args = parser.parse_args()
     if args.smoke:
@@ -56,8 +57,8 @@ def main() -> None:
     result = {
         "benchmark": f"infomax_invertible_{args.data}",
         "claim": "(b) an invertible encoder's probe accuracy rises above the pixel baseline (reconstruction < 1e-5)",
-        "command": f"python benchmarks/mi/representation/bench_invertible.py --data {args.data}"
-        + (" --smoke" if args.smoke else ""),
+        "command": f"python benchmarks/mi/representation/bench_invertible.py --data {args.data} --steps {args.steps}"
+        f" --lr {args.lr:g}" + (f" --tag {args.tag}" if args.tag else "") + (" --smoke" if args.smoke else ""),
         "setup": setup(
             data=args.data,
             steps=args.steps,
@@ -71,7 +72,7 @@ def main() -> None:
         "summary": summary,
         "outcome": outcome,
     }
-    name = f"invertible_{args.data}" + ("_smoke" if args.smoke else "")
+    name = f"invertible_{args.data}" + (f"_{args.tag}" if args.tag else "") + ("_smoke" if args.smoke else "")
     write(name, result, records, ["encoder"], f"(b) invertible encoder, {args.data}")
     print(f"pixels {summary['pixel_accuracy']['mean']:.4f}  probe step0 {summary['probe_accuracy_step0']['mean']:.4f}"
           f"  final {summary['probe_accuracy']['mean']:.4f}±{summary['probe_accuracy']['sd']:.4f}")  # fmt: skip
