@@ -58,6 +58,7 @@ def main() -> None:
         "claim": "(a) the concat critic reaches the highest bound but not the highest probe accuracy",
         "command": f"python benchmarks/mi/representation/bench_critics.py --data {args.data} --bounds "
         + " ".join(args.bounds)
+        + f" --steps {args.steps} --lr {args.lr:g}"
         + (" --smoke" if args.smoke else ""),
         "setup": setup(
             data=args.data,

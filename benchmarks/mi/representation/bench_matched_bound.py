@@ -59,8 +59,8 @@ def main() -> None:
     result = {
         "benchmark": f"infomax_matched_bound_{args.data}",
         "claim": "(c) at a matched bound value, the ConvNet encoder probes better than the MLP",
-        "command": f"python benchmarks/mi/representation/bench_matched_bound.py --data {args.data}"
-        + (" --smoke" if args.smoke else ""),
+        "command": f"python benchmarks/mi/representation/bench_matched_bound.py --data {args.data} --steps {args.steps}"
+        f" --eval-every {args.eval_every} --lr {args.lr:g}" + (" --smoke" if args.smoke else ""),
         "setup": setup(
             data=args.data,
             steps=args.steps,
