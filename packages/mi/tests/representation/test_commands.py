@@ -28,7 +28,7 @@ def test_infomax_command_writes_history_and_plot(invoke, tmp_path):
     out = tmp_path / "run"
     result = invoke(
         "--data", "digits", "--encoder", "mlp", "-E", "hidden=[32]", "-E", "out_dim=16", "--critic", "separable",
-        "-C", "embed_dim=8", "--steps", "20", "--eval-every", "10", "--lr", "1e-3", "--out", out,
+        "-C", "embed_dim=8", "--steps", "20", "--eval-every", "10", "--lr", "1e-3", "--threads", "1", "--out", out,
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "probe accuracy" in result.output

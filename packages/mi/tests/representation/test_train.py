@@ -7,16 +7,9 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from infomix.core.threads import torch_threads  # noqa: E402
 from infomix.mi.representation.datasets import GaussianViews  # noqa: E402
 from infomix.mi.representation.train import InfoMaxConfig, train_infomax  # noqa: E402
 from infomix.mi.representation.views import paired  # noqa: E402
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    with torch_threads(1):
-        yield
 
 
 def gaussian_run(iid, seed):

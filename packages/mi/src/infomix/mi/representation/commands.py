@@ -42,6 +42,7 @@ def _params(values: tuple[str, ...], option: str) -> dict[str, Any]:
 @click.option("--encoder-param", "-E", multiple=True, metavar="KEY=VALUE", help="Encoder parameter (JSON value).")
 @click.option("--critic-param", "-C", multiple=True, metavar="KEY=VALUE", help="Critic parameter (JSON value).")
 @click.option("--data-param", "-D", multiple=True, metavar="KEY=VALUE", help="Data parameter, e.g. n_train=10000.")
+@click.option("--threads", type=click.IntRange(min=1), default=None, help="torch intra-op threads (default: torch's).")
 @click.option("--out", type=click.Path(file_okay=False), required=True, help="Folder for history.json/.csv/.png.")
 def infomax_command(
     data: str,
@@ -49,10 +50,14 @@ def infomax_command(
     encoder_param: tuple[str, ...],
     critic_param: tuple[str, ...],
     data_param: tuple[str, ...],
+    threads: int | None,
     out: str,
     **options: Any,
 ) -> None:
     """Train two encoders and a critic on two views of DATA; write the bound and probe accuracy over training."""
+    import contextlib
+
+    from infomix.core.threads import torch_threads
     from infomix.mi.representation.run import run_infomax
     from infomix.mi.representation.train import InfoMaxConfig
 
@@ -64,7 +69,8 @@ def infomax_command(
         settings["critic_params"] = {**settings.get("critic_params", {}), **_params(critic_param, "-C")}
     try:
         config = InfoMaxConfig(**settings)
-        history = run_infomax(config, data, _params(data_param, "-D"), out)
+        with torch_threads(threads) if threads else contextlib.nullcontext():
+            history = run_infomax(config, data, _params(data_param, "-D"), out)
     except (ValueError, TypeError, ImportError, FloatingPointError) as exc:
         raise click.ClickException(str(exc)) from None
     last = len(history.step) - 1
