@@ -77,7 +77,7 @@ def plot_result(result: dict[str, Any], keys: list[str], path: Path, title: str)
 
 
 KEYS = {"critics": ["bound", "critic"], "invertible": ["encoder"], "matched": ["target", "encoder"],
-        "noniid": ["batches", "bound"]}  # fmt: skip
+        "noniid": ["batches", "bound"], "triplet": ["objective", "critic"]}  # fmt: skip
 
 
 def main() -> None:

@@ -75,3 +75,12 @@ def test_bad_views_are_clear_errors():
         ViewSplit("x", views, paired(np.random.rand(6, 3), np.random.rand(6, 2)))
     with pytest.raises(ValueError, match="unknown view data 'mnist'"):
         load_views("mnist")
+
+
+def test_package_exports_resolve():
+    import infomix.mi.representation as rep
+
+    for name in rep.__all__:
+        assert getattr(rep, name) is not None, name
+    with pytest.raises(AttributeError, match="no attribute 'Nope'"):
+        rep.Nope  # noqa: B018
