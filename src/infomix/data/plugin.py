@@ -1,4 +1,4 @@
-"""Registers the data components (`data.corpus`, `data.collection`) and the `infomix data` commands."""
+"""Registers the data components (`data.corpus`, `data.collection`, `data.images`) and the `infomix data` commands."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from infomix.core.hookspecs import hookimpl
 @hookimpl
 def register_components(register: Any) -> None:
     from infomix.data.domains import DOMAINS
+    from infomix.data.images import FashionMNIST
     from infomix.data.ir import load_beir, load_cranfield, load_licence_known_item, load_limit_small
     from infomix.data.mixture import MixtureCorpus
 
@@ -40,6 +41,7 @@ def register_components(register: Any) -> None:
         load_licence_known_item,
         summary="known-item: licence notices/references (queries) -> their licence text (licensedcode-data)",
     )
+    register("data.images", FashionMNIST.name, FashionMNIST, summary=FashionMNIST.summary)
 
 
 @hookimpl

@@ -12,4 +12,5 @@ DEFAULT_PLUGINS = (
     "infomix.mi.cli",
     "infomix.mi.diffusion.samplers",
     "infomix.mi.diffusion.minde",
+    "infomix.mi.representation.critics",
 )

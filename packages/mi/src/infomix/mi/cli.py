@@ -130,6 +130,11 @@ def tasks_command(as_json: bool) -> None:
         click.echo(f"{r['name']:<{width}}  {r['dim_x']}x{r['dim_y']}  {r['mutual_information']:.4f}")
 
 
+from infomix.mi.representation.commands import infomax_command  # noqa: E402 (click only; torch loads on use)
+
+mi_group.add_command(infomax_command)
+
+
 @hookimpl
 def register_commands(cli: click.Group) -> None:
     cli.add_command(mi_group)
