@@ -71,7 +71,9 @@ def test_dense_retriever_equals_brute_force_cosine(tmp_path):
     docs = [" ".join(rng.choice(words, int(rng.integers(1, 8)))) for _ in range(60)]
     queries = [" ".join(rng.choice(words, 3)) for _ in range(12)]
     encoder = HashEncoder()
-    retriever = DenseRetriever(encoder, cache_dir=str(tmp_path), progress=False).index(docs, [f"d{i}" for i in range(60)])
+    retriever = DenseRetriever(encoder, cache_dir=str(tmp_path), progress=False).index(
+        docs, [f"d{i}" for i in range(60)]
+    )
     results = retriever.search(queries, k=5)
     d, q = encoder.encode(docs).astype(np.float64), encoder.encode(queries).astype(np.float64)
     scores = q @ d.T
@@ -136,8 +138,20 @@ def test_cli_dense_eval_index_search(tmp_path, monkeypatch):
     out = run(retrieval_group, ["eval", str(folder), "--retriever", "dense", "-k", "3", "--json"],
               catch_exceptions=False)  # fmt: skip
     assert json.loads(out.output)["metrics"]["MRR@10"] == 1.0
-    run(retrieval_group, ["index", str(folder), "--out", str(tmp_path / "ix"), "--retriever", "dense",
-                          "-p", "index=faiss-flat" if _has_faiss() else "index=exact"], catch_exceptions=False)
+    run(
+        retrieval_group,
+        [
+            "index",
+            str(folder),
+            "--out",
+            str(tmp_path / "ix"),
+            "--retriever",
+            "dense",
+            "-p",
+            "index=faiss-flat" if _has_faiss() else "index=exact",
+        ],
+        catch_exceptions=False,
+    )
     out = run(retrieval_group, ["search", str(tmp_path / "ix"), str(folder), "-k", "3", "--json"],
               catch_exceptions=False)  # fmt: skip
     assert json.loads(out.output)["metrics"]["MRR@10"] == 1.0

@@ -10,10 +10,7 @@ from infomix.retrieval.vector_index import ExactIndex, load_index, make_index, t
 
 def brute_force(x: np.ndarray, q: np.ndarray, k: int, metric: str) -> tuple[np.ndarray, np.ndarray]:
     x64, q64 = x.astype(np.float64), q.astype(np.float64)
-    if metric == "ip":
-        scores = q64 @ x64.T
-    else:
-        scores = -((q64[:, None, :] - x64[None, :, :]) ** 2).sum(-1)
+    scores = q64 @ x64.T if metric == "ip" else -((q64[:, None, :] - x64[None, :, :]) ** 2).sum(-1)
     order = np.stack([sorted(range(len(x)), key=lambda i, r=r: (-r[i], i))[:k] for r in scores])
     return np.take_along_axis(scores, order, 1), order
 

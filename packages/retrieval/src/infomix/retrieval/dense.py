@@ -23,7 +23,9 @@ def load_encoder(spec: Any, max_length: int = 256) -> Any:
     """``"minilm"`` (the offline all-MiniLM-L6-v2), a folder saved by a trained encoder, or an encoder object."""
     if not isinstance(spec, (str, os.PathLike)):
         if not (hasattr(spec, "encode") and hasattr(spec, "fingerprint")):
-            raise TypeError("encoder must be 'minilm', a saved encoder folder, or an object with encode and fingerprint")
+            raise TypeError(
+                "encoder must be 'minilm', a saved encoder folder, or an object with encode and fingerprint"
+            )
         return spec
     if spec == "minilm":
         from infomix.retrieval.minilm import MiniLM
@@ -105,7 +107,8 @@ class DenseRetriever:
         if isinstance(k, bool) or not isinstance(k, int) or k < 1:
             raise ValueError(f"k must be a positive integer, got {k!r}")
         if len(queries) == 0:
-            return SearchResults(np.empty((0, min(k, self.n_docs)), np.int64), np.empty((0, 0), np.float32), [])
+            width = min(k, self.n_docs)
+            return SearchResults(np.empty((0, width), np.int64), np.empty((0, width), np.float32), self.doc_ids)
         if threads is not None and hasattr(self.vectors, "threads"):
             self.vectors.threads = threads
         scores, indices = self.vectors.search(self.embed(queries), min(k, self.n_docs))

@@ -237,7 +237,9 @@ class LearnedSparse:
         retriever.vocabulary = Vocabulary.from_config(meta["vocabulary"])
         retriever.idf = np.asarray(meta["idf"], dtype=np.float32)
         s = retriever.settings
-        config = EncoderConfig(len(retriever.vocabulary), s["dim"], s["n_layers"], s["n_heads"], max_length=s["max_length"])
+        config = EncoderConfig(
+            len(retriever.vocabulary), s["dim"], s["n_layers"], s["n_heads"], max_length=s["max_length"]
+        )
         retriever.model = SparseDocEncoder(config)
         retriever.model.load_state_dict(torch.load(path / "encoder.pt", weights_only=True))
         retriever.log = meta["log"]

@@ -202,4 +202,3 @@ def _check_texts(texts: Any) -> None:
     bad = next((i for i, t in enumerate(texts) if not isinstance(t, str)), None)
     if bad is not None:
         raise TypeError(f"texts[{bad}] must be a str, got {type(texts[bad]).__name__}")
-

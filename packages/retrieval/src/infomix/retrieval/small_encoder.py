@@ -86,7 +86,9 @@ class EncoderBlock(nn.Module):
         super().__init__()
         self.norm1, self.norm2 = nn.LayerNorm(c.dim), nn.LayerNorm(c.dim)
         self.attn = Attention(c.dim, c.n_heads)
-        self.mlp = nn.Sequential(nn.Linear(c.dim, c.mlp_ratio * c.dim), nn.GELU(), nn.Linear(c.mlp_ratio * c.dim, c.dim))
+        self.mlp = nn.Sequential(
+            nn.Linear(c.dim, c.mlp_ratio * c.dim), nn.GELU(), nn.Linear(c.mlp_ratio * c.dim, c.dim)
+        )
         self.drop = nn.Dropout(c.dropout)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

@@ -135,7 +135,7 @@ class FaissIndex:
         *,
         nlist: int = 100,
         nprobe: int = 8,
-        M: int = 32,  # noqa: N803 - faiss's name
+        M: int = 32,
         ef_construction: int = 200,
         ef_search: int = 128,
         threads: int | None = None,
