@@ -84,6 +84,11 @@ def test_dense_retriever_equals_brute_force_cosine(tmp_path):
     assert retriever.search(queries, k=500).indices.shape == (12, 60)
 
 
+@pytest.fixture(scope="module")
+def minilm():
+    return minilm_or_skip()
+
+
 def minilm_or_skip():
     from infomix.data.errors import DataError
 
@@ -97,12 +102,16 @@ def minilm_or_skip():
         pytest.skip(str(exc))
 
 
-TEXTS = ["Boundary layer transition on a swept wing.", "", "naïve café Straße λόγος 42",
-         "the " * 300, "Heat transfer to a blunt body in hypersonic flow."]  # fmt: skip
+TEXTS = [
+    "Boundary layer transition on a swept wing.",
+    "",
+    "naïve café Straße λόγος 42",
+    "Heat transfer to a blunt body in hypersonic flow, " * 4,
+]
 
 
-def test_minilm_unit_norm_and_batch_invariant():
-    model = minilm_or_skip()
+def test_minilm_unit_norm_and_batch_invariant(minilm):
+    model = minilm
     together = model.encode(TEXTS, batch_size=8, progress=False)
     alone = np.concatenate([model.encode([t], progress=False) for t in TEXTS])
     np.testing.assert_allclose(together, alone, atol=2e-5)
@@ -114,20 +123,18 @@ def test_minilm_unit_norm_and_batch_invariant():
     assert tokens.shape[1] == 384 and torch.allclose(tokens.norm(dim=1), torch.ones(len(tokens)), atol=1e-5)
 
 
-def test_minilm_agrees_with_sentence_transformers():
-    model = minilm_or_skip()
+def test_minilm_agrees_with_sentence_transformers(minilm):
+    model = minilm
     st = pytest.importorskip("sentence_transformers")
     theirs = st.SentenceTransformer(str(model.folder), device="cpu").encode(TEXTS, batch_size=2)
     np.testing.assert_allclose(model.encode(TEXTS, progress=False), theirs, atol=1e-5)
 
 
-def test_cli_dense_eval_index_search(tmp_path, monkeypatch):
-    minilm_or_skip()
+def test_cli_dense_eval_index_search(tmp_path, minilm):
     from click.testing import CliRunner
 
     from infomix.retrieval.cli import retrieval_group
 
-    monkeypatch.setenv("INFOMIX_CACHE", str(tmp_path / "cache"))
     folder = tmp_path / "toy"
     folder.mkdir()
     docs = {"a": "shock waves on swept wings", "b": "heat transfer in boundary layers", "c": "panel flutter"}
@@ -135,7 +142,8 @@ def test_cli_dense_eval_index_search(tmp_path, monkeypatch):
     (folder / "queries.jsonl").write_text(json.dumps({"_id": "q", "text": "heating of the boundary layer"}))
     (folder / "qrels.jsonl").write_text(json.dumps({"query-id": "q", "corpus-id": "b", "score": 1}))
     run = CliRunner().invoke
-    out = run(retrieval_group, ["eval", str(folder), "--retriever", "dense", "-k", "3", "--json"],
+    cache = f"cache_dir={tmp_path}/c"
+    out = run(retrieval_group, ["eval", str(folder), "--retriever", "dense", "-k", "3", "--json", "-p", cache],
               catch_exceptions=False)  # fmt: skip
     assert json.loads(out.output)["metrics"]["MRR@10"] == 1.0
     run(
@@ -149,6 +157,8 @@ def test_cli_dense_eval_index_search(tmp_path, monkeypatch):
             "dense",
             "-p",
             "index=faiss-flat" if _has_faiss() else "index=exact",
+            "-p",
+            f"cache_dir={tmp_path}/c",
         ],
         catch_exceptions=False,
     )
@@ -161,3 +171,34 @@ def _has_faiss() -> bool:
     import importlib.util
 
     return importlib.util.find_spec("faiss") is not None
+
+
+def test_dense_save_load_with_a_trained_encoder_folder(tmp_path):
+    from infomix.core.threads import torch_threads
+    from infomix.retrieval.contrastive import train_contriever
+
+    texts = [f"topic{t} " + " ".join(f"w{t}_{i % 5} x{i % 3}" for i in range(12)) for t in range(16)]
+    with torch_threads(1):
+        encoder, _ = train_contriever(texts, steps=3, batch_size=4, dim=16, n_layers=1, n_heads=2, warmup=1,
+                                      progress=False)  # fmt: skip
+    encoder.save(tmp_path / "enc")
+    for index in ("exact", "faiss-flat") if _has_faiss() else ("exact",):
+        retriever = DenseRetriever(str(tmp_path / "enc"), index, cache_dir=str(tmp_path / "c"), progress=False)
+        retriever.index(texts, [f"d{i}" for i in range(16)])
+        before = retriever.search(texts[:4], k=3)
+        retriever.save(tmp_path / index)
+        after = DenseRetriever.load(tmp_path / index).search(texts[:4], k=3)
+        np.testing.assert_array_equal(before.indices, after.indices)
+        np.testing.assert_allclose(before.scores, after.scores, atol=1e-6)
+        assert before.indices[:, 0].tolist() == [0, 1, 2, 3]  # each text finds itself first
+
+
+def test_dense_bad_arguments_are_named():
+    with pytest.raises(ValueError, match="unknown index"):
+        DenseRetriever(HashEncoder(), "annoy")
+    with pytest.raises(TypeError, match="encoder must be"):
+        DenseRetriever(object())
+    with pytest.raises(RuntimeError, match="no index"):
+        DenseRetriever(HashEncoder()).search(["q"])
+    with pytest.raises(ValueError, match="duplicate doc id"):
+        DenseRetriever(HashEncoder(), cache=False).index(["a", "b"], ["x", "x"])

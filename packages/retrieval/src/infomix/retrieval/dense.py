@@ -74,6 +74,7 @@ class DenseRetriever:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
         self.batch_size, self.max_length, self.progress = batch_size, max_length, bool(progress)
         self.cache = EmbeddingCache(cache_dir) if cache else None
+        self.cache_dir = cache_dir
         self.vectors: Any = None
         self.doc_ids: list[str] = []
 
@@ -124,7 +125,8 @@ class DenseRetriever:
         self.vectors.save(path / "vectors")
         atomic_write_json(path / "doc_ids.json", self.doc_ids)
         params = {"encoder": str(self.encoder_spec), "index": self.index_name, "batch_size": self.batch_size,
-                  "max_length": self.max_length, "index_params": self.index_params}  # fmt: skip
+                  "max_length": self.max_length, "index_params": self.index_params,
+                  "cache": self.cache is not None, "cache_dir": self.cache_dir}  # fmt: skip
         atomic_write_json(path / "dense.json", {"format": FORMAT, "params": params})
         return path
 
