@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import platform
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -55,6 +56,7 @@ def main() -> None:
     parser.add_argument("--licence-queries", type=int, default=3000, help="seeded sample of the licence queries")
     parser.add_argument("--contriever-steps", type=int, default=400)
     parser.add_argument("--collections", default="cranfield,limit-small,licences")
+    parser.add_argument("--suffix", default="", help="results file retrieval_effectiveness<suffix>.json")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     names = ["cranfield"] if args.smoke else args.collections.split(",")
@@ -78,9 +80,10 @@ def main() -> None:
         k = min(1000, len(docs))
         limit = name == "limit-small"
         runs: dict[str, dict[str, dict[str, float]]] = {}
+        judged = {q: coll.qrels[q] for q in qids}  # the metrics average over these queries
 
         def record(label: str, run: dict, seconds: float, coll_name: str = name, is_limit: bool = limit,
-                   qrels: dict = coll.qrels, runs: dict = runs) -> None:  # fmt: skip
+                   qrels: dict = judged, runs: dict = runs) -> None:  # fmt: skip
             runs[label] = run
             rows.append({"collection": coll_name, "retriever": label, **metrics(run, qrels, is_limit),
                          "seconds": round(seconds, 2)})  # fmt: skip
@@ -131,8 +134,8 @@ def main() -> None:
 def write(args: argparse.Namespace, stemmer: str | None, rows: list, extra: dict) -> None:
     result = {
         "benchmark": "retrieval_effectiveness",
-        "command": "INFOMIX_DATA=../shared/data nice -n 5 python benchmarks/retrieval/bench_effectiveness.py"
-        + (" --smoke" if args.smoke else ""),
+        "command": "INFOMIX_DATA=../shared/data nice -n 5 python benchmarks/retrieval/bench_effectiveness.py "
+        + " ".join(sys.argv[1:]),
         "setup": {
             "tokenizer": "bm25s preset" + (f" + Snowball {stemmer}" if stemmer else ""),
             "bm25": "k1=1.5, b=0.75, delta defaults (0.5 BM25L, 1.0 BM25+)",
@@ -152,7 +155,8 @@ def write(args: argparse.Namespace, stemmer: str | None, rows: list, extra: dict
         "training": extra,
     }
     RESULTS.mkdir(exist_ok=True)
-    atomic_write_json(RESULTS / ("retrieval_effectiveness" + ("_smoke" if args.smoke else "") + ".json"), result)
+    name = "retrieval_effectiveness" + ("_smoke" if args.smoke else "") + args.suffix
+    atomic_write_json(RESULTS / f"{name}.json", result)
 
 
 if __name__ == "__main__":
