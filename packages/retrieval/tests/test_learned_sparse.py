@@ -113,3 +113,23 @@ def test_bad_settings_are_named():
         LearnedSparse(steps=-1)
     with pytest.raises(RuntimeError, match="no index"):
         LearnedSparse().search(["x"])
+
+
+def test_cli_learned_sparse_index_and_search(tmp_path):
+    import json
+
+    from click.testing import CliRunner
+
+    from infomix.retrieval.cli import retrieval_group
+
+    folder = tmp_path / "toy"
+    folder.mkdir()
+    (folder / "corpus.jsonl").write_text("\n".join(json.dumps({"_id": f"d{i}", "text": t}) for i, t in enumerate(DOCS)))
+    (folder / "queries.jsonl").write_text(json.dumps({"_id": "q", "text": "flutter of thin panels"}))
+    (folder / "qrels.jsonl").write_text(json.dumps({"query-id": "q", "corpus-id": "d2", "score": 1}))
+    params = ["--retriever", "learned-sparse", "-p", "steps=2", "-p", "batch_size=4", "-p", "dim=8", "-p", "n_heads=2"]
+    run = CliRunner().invoke
+    run(retrieval_group, ["index", str(folder), "--out", str(tmp_path / "ix"), *params], catch_exceptions=False)
+    out = run(retrieval_group, ["search", str(tmp_path / "ix"), str(folder), "-k", "3", "--json"],
+              catch_exceptions=False)  # fmt: skip
+    assert json.loads(out.output)["metrics"]["MRR@10"] == 1.0
