@@ -24,8 +24,6 @@ TORCH_VARIANTS = {
     "cu130": "https://download.pytorch.org/whl/cu130",
 }
 BUILD_TOOLS = ["scikit-build-core>=0.10", "hatchling>=1.25", "ninja", "cmake>=3.25"]
-TEST_TOOLS = ["pytest>=8", "scipy>=1.11", "matplotlib>=3.7", "ir-measures>=0.3", "safetensors>=0.4", "pyarrow>=14",
-              "scikit-learn>=1.3"]
 TEST_TOOLS = [
     "pytest>=8",
     "scipy>=1.11",
