@@ -118,8 +118,13 @@ class MiniLM:
     """
 
     def __init__(self, folder: str | os.PathLike[str] | None = None, max_length: int = 256) -> None:
-        from safetensors.torch import load_file
-        from tokenizers import Tokenizer as WordPiece
+        try:
+            from safetensors.torch import load_file
+            from tokenizers import Tokenizer as WordPiece
+        except ImportError as err:
+            raise ImportError(
+                "the MiniLM encoder needs safetensors and tokenizers: pip install 'infomix-retrieval[dense]'"
+            ) from err
 
         if folder is None:
             from infomix.data.models import locate
