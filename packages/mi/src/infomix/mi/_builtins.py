@@ -10,4 +10,6 @@ DEFAULT_PLUGINS = (
     "infomix.mi.neural",
     "infomix.mi.tasks",
     "infomix.mi.cli",
+    "infomix.mi.learned.estimator",
+    "infomix.mi.learned.commands",
 )

@@ -41,7 +41,7 @@ class MIEstimator(Protocol):
 
 
 # Most accurate first: `estimate()` and `infomix mi estimate` use the first one that is registered.
-PREFERRED_ESTIMATORS = ("learned", "ksg", "copula", "gaussian")
+PREFERRED_ESTIMATORS = ("ksg", "copula", "gaussian")
 DEFAULT_ESTIMATOR = "gaussian"  # kept for compatibility; `default_estimator()` is what is used
 
 
