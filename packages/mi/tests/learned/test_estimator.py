@@ -1,5 +1,7 @@
 """The shipped learned estimator: loads, is close to closed forms, keeps its invariances, refuses bad input."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -19,6 +21,9 @@ def test_shipped_checkpoint_is_small_and_describes_its_training(learned):
     assert meta["trained_steps"] > 0 and meta["train_seconds"] > 0
     assert meta["data_hash"] == generator_hash(MetaDataConfig.from_dict(meta["data_config"]))
     assert 0 < meta["calibration"]["scale"] < 10
+    beside = json.loads(shipped_checkpoint().with_suffix(".json").read_text())
+    assert beside["data_hash"] == meta["data_hash"]
+    assert beside["model"] == meta["model_config"] and beside["data"] == meta["data_config"]
 
 
 def test_close_to_the_closed_form_on_a_1v1_gaussian(learned):

@@ -13,7 +13,7 @@ from infomix.core.hookspecs import hookimpl
 from infomix.mi.estimate import Estimate
 from infomix.mi.samples import paired, require_varying
 
-SHIPPED_CHECKPOINT = "learned-v1.pt"
+SHIPPED_CHECKPOINT = "learned-v1.pt"  # beside it: learned-v1.json, the training config and data hash
 ESTIMATOR_FORMAT = "infomix-mi-learned-estimator/1"
 
 
@@ -106,7 +106,6 @@ class LearnedEstimator:
             "quantiles": {str(t): float(v) for t, v in zip(levels, q, strict=True)},
             "checkpoint": Path(self.path).name,
             "data_hash": self.meta.get("data_hash"),
-            "n": len(np.asarray(x)) if not hasattr(x, "shape") else int(x.shape[0]),
         }
         return Estimate(value, max(lower, 0.0), max(upper, value), info)
 
