@@ -77,7 +77,6 @@ def estimators(n: int, dims: int, resamples: int, threads: int) -> dict[str, obj
     r = resamples if with_interval else 0
     out: dict[str, object] = {
         "learned": LearnedEstimator(threads=threads),
-        "learned-raw": LearnedEstimator(threads=threads, calibrated=False),
         "copula": GaussianCopulaEstimator(n_bootstrap=100, confidence=0.9),
         "ksg-k3": KSGEstimator(k=3, n_resamples=r),
         "ksg-k5": KSGEstimator(k=5, n_resamples=r),
@@ -93,11 +92,15 @@ def timed(est: object, x: np.ndarray, y: np.ndarray) -> tuple[object, float]:
     return result, time.perf_counter() - start
 
 
-def row(group: str, name: str, fam: str, out: bool, n: int, seed: int, est: str, truth: float, r, s: float) -> dict:
-    return {
-        "grid": group, "task": name, "family": fam, "held_out": out, "n": n, "seed": seed, "estimator": est,
-        "true": truth, "value": r.value, "lower": r.lower, "upper": r.upper, "seconds": s,
-    }
+def row(group: str, name: str, fam: str, out: bool, n: int, seed: int, est: str, truth: float, r, s: float) -> list[dict]:
+    """One result row; for the learned estimator also a `learned-raw` row: the uncalibrated 0.05-0.95 quantiles."""
+    base = {"grid": group, "task": name, "family": fam, "held_out": out, "n": n, "seed": seed, "true": truth, "seconds": s}
+    rows = [{**base, "estimator": est, "value": r.value, "lower": r.lower, "upper": r.upper}]
+    if est == "learned":
+        q = r.info["quantiles"]
+        rows.append({**base, "estimator": "learned-raw", "value": r.value, "lower": max(q["0.05"], 0.0),
+                     "upper": max(q["0.95"], r.value)})
+    return rows
 
 
 def named_grid(tasks: list[str], sizes: list[int], seeds: list[int], resamples: int, threads: int) -> list[dict]:
@@ -110,7 +113,7 @@ def named_grid(tasks: list[str], sizes: list[int], seeds: list[int], resamples: 
                 x, y = t.sample(n, seed=10_000 * seed + n)
                 for est_name, est in estimators(n, t.dim_x + t.dim_y, resamples, threads).items():
                     r, s = timed(est, x, y)
-                    rows.append(row("named", name, family(name), held_out(name), n, seed, est_name, truth, r, s))
+                    rows += row("named", name, family(name), held_out(name), n, seed, est_name, truth, r, s)
         print(f"{name} done", flush=True)
     return rows
 
@@ -135,7 +138,7 @@ def meta_grid(draws: int, sizes: list[int], threads: int) -> list[dict]:
                         continue
                     r, s = timed(est, drawn.x, drawn.y)
                     name = f"{drawn.family}/{drawn.transform}/{dx}v{dy}"
-                    rows.append(row("meta", name, label, "held-out" in label, n, i, est_name, drawn.mutual_information, r, s))
+                    rows += row("meta", name, label, "held-out" in label, n, i, est_name, drawn.mutual_information, r, s)
         print(f"meta grid {label} done", flush=True)
     return rows
 
@@ -242,6 +245,29 @@ def plot(rows: list[dict], best: dict[int, str], path: Path) -> str | None:
     return str(path)
 
 
+def markdown(data: dict) -> str:
+    """The README tables: MAE / bias / coverage / median seconds per estimator, n and group."""
+    best = {int(k): v for k, v in data["ksg_best_k"].items()}
+    summ = data["summary"]
+    lines = []
+    for grid, groups in (("named", ["all", "in-family", "held-out", "gaussian-copula", "student", "spiral", "additive"]),
+                         ("meta", ["in-family", "held-out additive-uniform", "held-out spiral"])):
+        lines += [f"\n**{grid} grid**\n", "| group | n | estimator | datasets | MAE | bias | 90% coverage | median width | s/estimate |",
+                  "|---|---|---|---|---|---|---|---|---|"]
+        for g in groups:
+            for n in sorted({s["n"] for s in summ if s["grid"] == grid}):
+                for est in ("learned", "learned-raw", "copula", "ksg-k3", "ksg-k5", "ksg-k5-bootstrap"):
+                    hit = [s for s in summ if (s["grid"], s["group"], s["estimator"], s["n"]) == (grid, g, est, n)]
+                    if not hit:
+                        continue
+                    s = hit[0]
+                    mark = " (best k)" if grid == "named" and best.get(n) == est else ""
+                    cov = "—" if s["coverage_90"] is None else f"{s['coverage_90']:.2f}"
+                    width = "—" if s["median_width"] is None else f"{s['median_width']:.3f}"
+                    lines.append(f"| {g} | {n} | {est}{mark} | {s['datasets']} | {s['mae']:.3f} | {s['bias']:+.3f} | {cov} | {width} | {s['median_seconds']:.4f} |")
+    return "\n".join(lines)
+
+
 def write_atomically(path: Path, data: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
@@ -286,6 +312,7 @@ def main() -> None:
     }
     data["plot"] = plot(rows, best, args.plot) if not args.smoke else None
     write_atomically(args.out, data)
+    print(markdown(data))
     print(json.dumps(data["targets"], indent=1))
     print(f"wrote {args.out} in {data['seconds_total']:.0f} s")
 

@@ -81,3 +81,30 @@ def test_registered_and_reachable_through_estimate():
 def test_missing_checkpoint_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="does not exist"):
         LearnedEstimator(checkpoint=str(tmp_path / "none.pt"))
+
+
+def test_command_line_estimate_with_the_learned_estimator(tmp_path):
+    from click.testing import CliRunner
+
+    from infomix.cli import cli
+    from infomix.core import plugins
+    from infomix.mi import cli as mi_cli
+    from infomix.mi.learned import commands
+
+    x, y = task("3v3-normal-2pair").sample(600, seed=5)
+    path = tmp_path / "d.npy"
+    np.save(path, np.c_[x, y])
+    plugins.reset()
+    try:
+        mi_cli.register_commands(cli=cli)
+        commands.register_commands(cli=cli)
+        result = CliRunner().invoke(cli, ["mi", "estimate", str(path), "--x", "0:3", "--y", "3:6", "-e", "learned", "--json"])
+        assert result.exit_code == 0, result.output
+        out = json.loads(result.output)
+        assert out["estimator"] == "learned" and out["n"] == 600 and out["confidence"] == 0.9
+        assert out["lower"] <= out["value"] <= out["upper"]
+        assert out["value"] == pytest.approx(LearnedEstimator().estimate(x, y).value, abs=1e-6)
+        help_text = CliRunner().invoke(cli, ["mi", "train-learned", "--help"]).output
+        assert "--max-minutes" in help_text and "resume" in help_text
+    finally:
+        plugins.reset()
