@@ -12,6 +12,7 @@ from infomix.mi.learned.model import QuantileMINetwork
 from infomix.mi.learned.training import batch_tensors
 
 CALIBRATION_SEED_OFFSET = 2_000_003
+N_BIN_EDGES = (300, 1000)  # diagnostic scales for n < 300, 300 <= n < 1000 and n >= 1000 (not applied)
 
 
 def conformal_scale(median: np.ndarray, lower: np.ndarray, upper: np.ndarray, truth: np.ndarray, confidence: float) -> float:
@@ -49,8 +50,17 @@ def calibrate(
     median = pred[:, med_i]  # the estimator widens around the raw median too (then clips the interval at 0)
     raw_cover = float(np.mean((pred[:, lo_i] <= truth) & (truth <= pred[:, hi_i])))
     scale = conformal_scale(median, pred[:, lo_i], pred[:, hi_i], truth, confidence)
+    n_all = np.concatenate(ns)
+    edges = (0, *N_BIN_EDGES, 10**9)
+    by_n = []
+    for lo_n, hi_n in zip(edges[:-1], edges[1:], strict=True):
+        inside = (n_all >= lo_n) & (n_all < hi_n)
+        if inside.sum() >= 20:
+            s = conformal_scale(median[inside], pred[inside, lo_i], pred[inside, hi_i], truth[inside], confidence)
+            by_n.append({"min_n": lo_n, "max_n": hi_n, "scale": s, "tasks": int(inside.sum())})
     return {
-        "method": "split conformal (normalised CQR) on the 0.05/0.95 quantiles",
+        "by_n": by_n,
+        "method": "split conformal (normalised CQR) on the 0.05/0.95 quantiles; one scale for all n (by_n: diagnostics)",
         "confidence": confidence,
         "scale": scale,
         "tasks": int(truth.size),

@@ -95,7 +95,7 @@ def _calibrate(path: Path, batches: int) -> dict:
 
 @click.command("calibrate-learned")
 @click.argument("checkpoint", type=click.Path(dir_okay=False, exists=True))
-@click.option("--batches", type=int, default=32, show_default=True, help="Fresh meta-training batches to use.")
+@click.option("--batches", type=int, default=96, show_default=True, help="Fresh meta-training batches to use.")
 def calibrate_learned_command(checkpoint: str, batches: int) -> None:
     """Refit the split-conformal scale of the learned estimator's 90% interval in CHECKPOINT (in place)."""
     record = _calibrate(Path(checkpoint), batches)

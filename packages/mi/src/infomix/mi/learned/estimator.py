@@ -61,6 +61,11 @@ class LearnedEstimator:
         config = self.network.config
         self.bounds = {"dim_x": config.max_dim_x, "dim_y": config.max_dim_y, "min_n": config.min_n, "max_n": config.max_n}
 
+    def supports(self, n: int, dim_x: int, dim_y: int) -> bool:
+        """Whether a sample of n rows, d_x and d_y columns is within the trained bounds."""
+        b = self.bounds
+        return dim_x <= b["dim_x"] and dim_y <= b["dim_y"] and b["min_n"] <= n <= b["max_n"]
+
     def check_bounds(self, n: int, dim_x: int, dim_y: int) -> None:
         b = self.bounds
         if dim_x > b["dim_x"]:

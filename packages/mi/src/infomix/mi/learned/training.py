@@ -40,7 +40,7 @@ class TrainConfig:
     eval_batches: int = 16
     checkpoint_every: int = 100
     threads: int = 2
-    calibration_batches: int = 32  # fresh meta-training batches for the conformal interval scale
+    calibration_batches: int = 96  # fresh meta-training batches for the conformal interval scale
 
     def to_dict(self) -> dict:
         out = asdict(self)
