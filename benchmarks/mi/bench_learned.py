@@ -283,7 +283,23 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2, help="torch threads of the learned estimator")
     parser.add_argument("--out", type=Path, default=HERE.parent / "results" / "mi_learned.json")
     parser.add_argument("--plot", type=Path, default=HERE / "learned_vs_true.png")
+    parser.add_argument("--timing-only", action="store_true", help="only the learned estimator's time at n = 500, 1 and 2 threads")
     args = parser.parse_args()
+    if args.timing_only:
+        out = {}
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            for name in ("1v1-normal-0.75", "5v5-normal-2pair"):
+                x, y = task(name).sample(500, seed=1)
+                est = LearnedEstimator(threads=threads)
+                est.estimate(x, y)
+                ts = [timed(est, x, y)[1] for _ in range(21)]
+                out[f"{name}/threads={threads}"] = {"median_s": statistics.median(ts), "min_s": min(ts)}
+                print(name, threads, out[f"{name}/threads={threads}"], flush=True)
+        write_atomically(args.out.with_name("mi_learned_timing.json"), {
+            "benchmark": "mi_learned_timing", "n": 500, "repeats": 21, "torch": torch.__version__,
+            "cpus": os.cpu_count(), "load_average": os.getloadavg(), "results": out})
+        return
     torch.set_num_threads(args.threads)
     if args.smoke:
         tasks, sizes, seeds, resamples, draws, meta_sizes, repeats = TASKS[:2] + ["3v3-spiral-2pair"], [100, 500], [0], 3, 1, [500], 2
