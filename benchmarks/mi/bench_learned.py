@@ -92,14 +92,32 @@ def timed(est: object, x: np.ndarray, y: np.ndarray) -> tuple[object, float]:
     return result, time.perf_counter() - start
 
 
-def row(group: str, name: str, fam: str, out: bool, n: int, seed: int, est: str, truth: float, r, s: float) -> list[dict]:
+def row(
+    group: str, name: str, fam: str, out: bool, n: int, seed: int, est: str, truth: float, r, s: float
+) -> list[dict]:
     """One result row; for the learned estimator also a `learned-raw` row: the uncalibrated 0.05-0.95 quantiles."""
-    base = {"grid": group, "task": name, "family": fam, "held_out": out, "n": n, "seed": seed, "true": truth, "seconds": s}
+    base = {
+        "grid": group,
+        "task": name,
+        "family": fam,
+        "held_out": out,
+        "n": n,
+        "seed": seed,
+        "true": truth,
+        "seconds": s,
+    }
     rows = [{**base, "estimator": est, "value": r.value, "lower": r.lower, "upper": r.upper}]
     if est == "learned":
         q = r.info["quantiles"]
-        rows.append({**base, "estimator": "learned-raw", "value": r.value, "lower": max(q["0.05"], 0.0),
-                     "upper": max(q["0.95"], r.value)})
+        rows.append(
+            {
+                **base,
+                "estimator": "learned-raw",
+                "value": r.value,
+                "lower": max(q["0.05"], 0.0),
+                "upper": max(q["0.95"], r.value),
+            }
+        )
     return rows
 
 
@@ -138,7 +156,9 @@ def meta_grid(draws: int, sizes: list[int], threads: int) -> list[dict]:
                         continue
                     r, s = timed(est, drawn.x, drawn.y)
                     name = f"{drawn.family}/{drawn.transform}/{dx}v{dy}"
-                    rows += row("meta", name, label, "held-out" in label, n, i, est_name, drawn.mutual_information, r, s)
+                    rows += row(
+                        "meta", name, label, "held-out" in label, n, i, est_name, drawn.mutual_information, r, s
+                    )
         print(f"meta grid {label} done", flush=True)
     return rows
 
@@ -152,15 +172,25 @@ def summary(rows: list[dict], key) -> list[dict]:
     for (grid, label, est, n), rs in sorted(groups.items()):
         errors = np.array([r["value"] - r["true"] for r in rs])
         with_interval = [r for r in rs if r["lower"] is not None]
-        out.append({
-            "grid": grid, "group": label, "estimator": est, "n": n, "datasets": len(rs),
-            "mae": float(np.abs(errors).mean()), "bias": float(errors.mean()),
-            "coverage_90": float(np.mean([r["lower"] <= r["true"] <= r["upper"] for r in with_interval]))
-            if with_interval else None,
-            "intervals": len(with_interval),
-            "median_width": float(np.median([r["upper"] - r["lower"] for r in with_interval])) if with_interval else None,
-            "median_seconds": float(statistics.median(r["seconds"] for r in rs)),
-        })
+        out.append(
+            {
+                "grid": grid,
+                "group": label,
+                "estimator": est,
+                "n": n,
+                "datasets": len(rs),
+                "mae": float(np.abs(errors).mean()),
+                "bias": float(errors.mean()),
+                "coverage_90": float(np.mean([r["lower"] <= r["true"] <= r["upper"] for r in with_interval]))
+                if with_interval
+                else None,
+                "intervals": len(with_interval),
+                "median_width": float(np.median([r["upper"] - r["lower"] for r in with_interval]))
+                if with_interval
+                else None,
+                "median_seconds": float(statistics.median(r["seconds"] for r in rs)),
+            }
+        )
     return out
 
 
@@ -173,9 +203,9 @@ def best_ksg(summary_rows: list[dict]) -> dict[int, str]:
     """Per n, the KSG k with the lower MAE over all named tasks."""
     best = {}
     for s in summary_rows:
-        if s["grid"] == "named" and s["group"] == "all" and s["estimator"] in ("ksg-k3", "ksg-k5"):
-            if s["n"] not in best or s["mae"] < best[s["n"]][1]:
-                best[s["n"]] = (s["estimator"], s["mae"])
+        candidate = s["grid"] == "named" and s["group"] == "all" and s["estimator"] in ("ksg-k3", "ksg-k5")
+        if candidate and (s["n"] not in best or s["mae"] < best[s["n"]][1]):
+            best[s["n"]] = (s["estimator"], s["mae"])
     return {n: e for n, (e, _) in best.items()}
 
 
@@ -187,8 +217,12 @@ def targets(summary_rows: list[dict], best: dict[int, str]) -> dict:
             continue
         learned, copula, ksg = pick[("all", "learned", n)], pick[("all", "copula", n)], pick[("all", best[n], n)]
         out[f"n={n}"] = {
-            "learned_mae": learned["mae"], "copula_mae": copula["mae"], "ksg_best": best[n], "ksg_best_mae": ksg["mae"],
-            "learned_beats_copula": learned["mae"] < copula["mae"], "learned_beats_ksg": learned["mae"] < ksg["mae"],
+            "learned_mae": learned["mae"],
+            "copula_mae": copula["mae"],
+            "ksg_best": best[n],
+            "ksg_best_mae": ksg["mae"],
+            "learned_beats_copula": learned["mae"] < copula["mae"],
+            "learned_beats_ksg": learned["mae"] < ksg["mae"],
         }
     cover = [s for s in summary_rows if s["grid"] == "named" and s["group"] == "all" and s["estimator"] == "learned"]
     out["learned_coverage_by_n"] = {s["n"]: s["coverage_90"] for s in cover}
@@ -207,7 +241,8 @@ def timing(threads: int, repeats: int) -> dict:
         ts = [timed(learned, x, y)[1] for _ in range(repeats)]
         nce = [timed(InfoNCEEstimator(progress=False, seed=s), x, y)[1] for s in range(2)]
         out[name] = {
-            "learned_s": statistics.median(ts), "infonce_s": statistics.median(nce),
+            "learned_s": statistics.median(ts),
+            "infonce_s": statistics.median(nce),
             "speedup": statistics.median(nce) / statistics.median(ts),
         }
         print(f"timing {name}: {out[name]}", flush=True)
@@ -223,11 +258,11 @@ def plot(rows: list[dict], best: dict[int, str], path: Path) -> str | None:
     import matplotlib.pyplot as plt
 
     named = [r for r in rows if r["grid"] == "named"]
-    columns = [("learned", "learned"), ("copula", "copula"), ("ksg-best", None)]
+    columns = ["learned", "copula", None]  # None: the best KSG k at that n
     sizes = sorted({r["n"] for r in named})
     fig, axes = plt.subplots(len(sizes), 3, figsize=(12, 3.6 * len(sizes)), squeeze=False)
     for i, n in enumerate(sizes):
-        for j, (title, est) in enumerate(columns):
+        for j, est in enumerate(columns):
             est = est or best[n]
             ax = axes[i][j]
             for fam, colour in (("gaussian-copula", "C0"), ("student", "C1"), ("spiral", "C3"), ("additive", "C2")):
@@ -250,10 +285,15 @@ def markdown(data: dict) -> str:
     best = {int(k): v for k, v in data["ksg_best_k"].items()}
     summ = data["summary"]
     lines = []
-    for grid, groups in (("named", ["all", "in-family", "held-out", "gaussian-copula", "student", "spiral", "additive"]),
-                         ("meta", ["in-family", "held-out additive-uniform", "held-out spiral"])):
-        lines += [f"\n**{grid} grid**\n", "| group | n | estimator | datasets | MAE | bias | 90% coverage | median width | s/estimate |",
-                  "|---|---|---|---|---|---|---|---|---|"]
+    for grid, groups in (
+        ("named", ["all", "in-family", "held-out", "gaussian-copula", "student", "spiral", "additive"]),
+        ("meta", ["in-family", "held-out additive-uniform", "held-out spiral"]),
+    ):
+        lines += [
+            f"\n**{grid} grid**\n",
+            "| group | n | estimator | datasets | MAE | bias | 90% coverage | median width | s/estimate |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
         for g in groups:
             for n in sorted({s["n"] for s in summ if s["grid"] == grid}):
                 for est in ("learned", "learned-raw", "copula", "ksg-k3", "ksg-k5", "ksg-k5-bootstrap"):
@@ -264,7 +304,9 @@ def markdown(data: dict) -> str:
                     mark = " (best k)" if grid == "named" and best.get(n) == est else ""
                     cov = "—" if s["coverage_90"] is None else f"{s['coverage_90']:.2f}"
                     width = "—" if s["median_width"] is None else f"{s['median_width']:.3f}"
-                    lines.append(f"| {g} | {n} | {est}{mark} | {s['datasets']} | {s['mae']:.3f} | {s['bias']:+.3f} | {cov} | {width} | {s['median_seconds']:.4f} |")
+                    cells = [f"{g}", f"{n}", f"{est}{mark}", f"{s['datasets']}", f"{s['mae']:.3f}", f"{s['bias']:+.3f}"]
+                    cells += [cov, width, f"{s['median_seconds']:.4f}"]
+                    lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -283,7 +325,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2, help="torch threads of the learned estimator")
     parser.add_argument("--out", type=Path, default=HERE.parent / "results" / "mi_learned.json")
     parser.add_argument("--plot", type=Path, default=HERE / "learned_vs_true.png")
-    parser.add_argument("--timing-only", action="store_true", help="only the learned estimator's time at n = 500, 1 and 2 threads")
+    parser.add_argument(
+        "--timing-only", action="store_true", help="only the learned estimator's time at n = 500, 1 and 2 threads"
+    )
     args = parser.parse_args()
     if args.timing_only:
         out = {}
@@ -296,15 +340,40 @@ def main() -> None:
                 ts = [timed(est, x, y)[1] for _ in range(21)]
                 out[f"{name}/threads={threads}"] = {"median_s": statistics.median(ts), "min_s": min(ts)}
                 print(name, threads, out[f"{name}/threads={threads}"], flush=True)
-        write_atomically(args.out.with_name("mi_learned_timing.json"), {
-            "benchmark": "mi_learned_timing", "n": 500, "repeats": 21, "torch": torch.__version__,
-            "cpus": os.cpu_count(), "load_average": os.getloadavg(), "results": out})
+        write_atomically(
+            args.out.with_name("mi_learned_timing.json"),
+            {
+                "benchmark": "mi_learned_timing",
+                "n": 500,
+                "repeats": 21,
+                "torch": torch.__version__,
+                "cpus": os.cpu_count(),
+                "load_average": os.getloadavg(),
+                "results": out,
+            },
+        )
         return
     torch.set_num_threads(args.threads)
     if args.smoke:
-        tasks, sizes, seeds, resamples, draws, meta_sizes, repeats = TASKS[:2] + ["3v3-spiral-2pair"], [100, 500], [0], 3, 1, [500], 2
+        tasks, sizes, seeds, resamples, draws, meta_sizes, repeats = (
+            [*TASKS[:2], "3v3-spiral-2pair"],
+            [100, 500],
+            [0],
+            3,
+            1,
+            [500],
+            2,
+        )
     else:
-        tasks, sizes, seeds, resamples, draws, meta_sizes, repeats = TASKS, [100, 500, 1000, 5000], [0, 1, 2], 20, 12, [500, 5000], 10
+        tasks, sizes, seeds, resamples, draws, meta_sizes, repeats = (
+            TASKS,
+            [100, 500, 1000, 5000],
+            [0, 1, 2],
+            20,
+            12,
+            [500, 5000],
+            10,
+        )
     start = time.perf_counter()
     rows = named_grid(tasks, sizes, seeds, resamples, args.threads) + meta_grid(draws, meta_sizes, args.threads)
     summaries = summary(rows, groups_of)
@@ -314,11 +383,26 @@ def main() -> None:
     data = {
         "benchmark": "mi_learned",
         "smoke": args.smoke,
-        "config": {"tasks": tasks, "n": sizes, "seeds": seeds, "resamples": resamples, "confidence": 0.9,
-                   "meta_draws": draws, "meta_n": meta_sizes},
-        "checkpoint": {k: learned.meta.get(k) for k in ("data_hash", "step", "trained_steps", "train_seconds", "calibration")},
-        "environment": {"python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__,
-                        "cpus": os.cpu_count(), "torch_threads": args.threads, "dtype": "float32 (network), float64 (classical)"},
+        "config": {
+            "tasks": tasks,
+            "n": sizes,
+            "seeds": seeds,
+            "resamples": resamples,
+            "confidence": 0.9,
+            "meta_draws": draws,
+            "meta_n": meta_sizes,
+        },
+        "checkpoint": {
+            k: learned.meta.get(k) for k in ("data_hash", "step", "trained_steps", "train_seconds", "calibration")
+        },
+        "environment": {
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "numpy": np.__version__,
+            "cpus": os.cpu_count(),
+            "torch_threads": args.threads,
+            "dtype": "float32 (network), float64 (classical)",
+        },
         "seconds_total": time.perf_counter() - start,
         "ksg_best_k": best,
         "targets": targets(summaries, best),

@@ -31,14 +31,29 @@ def plot(record: dict, path: Path) -> str | None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 4))
-    ax.plot([p["step"] for p in record["loss_curve"]], [p["loss"] for p in record["loss_curve"]], label="train pinball (50-step mean)")
-    ax.plot([p["step"] for p in record["validation"]], [p["loss"] for p in record["validation"]], "o-", label="validation pinball (EMA)")
+    ax.plot(
+        [p["step"] for p in record["loss_curve"]],
+        [p["loss"] for p in record["loss_curve"]],
+        label="train pinball (50-step mean)",
+    )
+    ax.plot(
+        [p["step"] for p in record["validation"]],
+        [p["loss"] for p in record["validation"]],
+        "o-",
+        label="validation pinball (EMA)",
+    )
     ax.set_xlabel("step")
     ax.set_ylabel("pinball loss (nats)")
     ax.set_yscale("log")
     ax.legend()
     ax2 = ax.twinx()
-    ax2.plot([p["step"] for p in record["validation"]], [p["mae"] for p in record["validation"]], "s--", c="C2", label="validation MAE of the median")
+    ax2.plot(
+        [p["step"] for p in record["validation"]],
+        [p["mae"] for p in record["validation"]],
+        "s--",
+        c="C2",
+        label="validation MAE of the median",
+    )
     ax2.set_ylabel("validation MAE (nats)")
     ax2.legend(loc="center right")
     fig.tight_layout()
@@ -62,7 +77,11 @@ def main() -> None:
         PACKAGE.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(args.run / "estimator.pt", PACKAGE / "learned-v1.pt")
         shutil.copyfile(args.run / "config.json", PACKAGE / "learned-v1.json")
-    print(json.dumps({k: record[k] for k in ("steps", "train_seconds", "best_step", "best_val_loss", "calibration")}, indent=1))
+    print(
+        json.dumps(
+            {k: record[k] for k in ("steps", "train_seconds", "best_step", "best_val_loss", "calibration")}, indent=1
+        )
+    )
 
 
 if __name__ == "__main__":

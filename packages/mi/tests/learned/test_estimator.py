@@ -57,11 +57,11 @@ def test_invariant_to_the_order_of_the_rows(learned):
 
 def test_refuses_samples_outside_the_trained_bounds(learned):
     rng = np.random.default_rng(0)
-    with pytest.raises(ValueError, match="x has 6 columns.*d_x <= 5"):
+    with pytest.raises(ValueError, match=r"x has 6 columns.*d_x <= 5"):
         learned.estimate(rng.normal(size=(200, 6)), rng.normal(size=(200, 1)))
-    with pytest.raises(ValueError, match="y has 7 columns.*d_y <= 5"):
+    with pytest.raises(ValueError, match=r"y has 7 columns.*d_y <= 5"):
         learned.estimate(rng.normal(size=(200, 1)), rng.normal(size=(200, 7)))
-    with pytest.raises(ValueError, match="n = 50 rows.*100 <= n <= 5000"):
+    with pytest.raises(ValueError, match=r"n = 50 rows.*100 <= n <= 5000"):
         learned.estimate(rng.normal(size=(50, 1)), rng.normal(size=(50, 1)))
     with pytest.raises(ValueError, match="n = 5001 rows"):
         learned.estimate(rng.normal(size=(5001, 1)), rng.normal(size=(5001, 1)))
@@ -98,7 +98,9 @@ def test_command_line_estimate_with_the_learned_estimator(tmp_path):
     try:
         mi_cli.register_commands(cli=cli)
         commands.register_commands(cli=cli)
-        result = CliRunner().invoke(cli, ["mi", "estimate", str(path), "--x", "0:3", "--y", "3:6", "-e", "learned", "--json"])
+        result = CliRunner().invoke(
+            cli, ["mi", "estimate", str(path), "--x", "0:3", "--y", "3:6", "-e", "learned", "--json"]
+        )
         assert result.exit_code == 0, result.output
         out = json.loads(result.output)
         assert out["estimator"] == "learned" and out["n"] == 600 and out["confidence"] == 0.9

@@ -12,13 +12,30 @@ from infomix.mi.learned.calibration import conformal_scale
 from infomix.mi.learned.estimator import LearnedEstimator, load_network
 from infomix.mi.learned.metadata import MetaDataConfig
 from infomix.mi.learned.model import ModelConfig
-from infomix.mi.learned.training import Trainer, TrainConfig, learning_rate
+from infomix.mi.learned.training import TrainConfig, Trainer, learning_rate
 
 TINY = TrainConfig(
-    model=ModelConfig(token_width=8, width=16, heads=2, dim_blocks=1, sample_blocks=1, inducing=4, pool_seeds=2,
-                      max_dim_x=3, max_dim_y=3, min_n=100, max_n=200),
+    model=ModelConfig(
+        token_width=8,
+        width=16,
+        heads=2,
+        dim_blocks=1,
+        sample_blocks=1,
+        inducing=4,
+        pool_seeds=2,
+        max_dim_x=3,
+        max_dim_y=3,
+        min_n=100,
+        max_n=200,
+    ),
     data=MetaDataConfig(max_dim=3, min_n=100, max_n=200, rows_per_batch=400, max_batch=3),
-    steps=6, warmup=2, eval_every=3, eval_batches=2, checkpoint_every=2, calibration_batches=2, threads=1,
+    steps=6,
+    warmup=2,
+    eval_every=3,
+    eval_batches=2,
+    checkpoint_every=2,
+    calibration_batches=2,
+    threads=1,
 )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -15,7 +16,9 @@ CALIBRATION_SEED_OFFSET = 2_000_003
 N_BIN_EDGES = (300, 1000)  # diagnostic scales for n < 300, 300 <= n < 1000 and n >= 1000 (not applied)
 
 
-def conformal_scale(median: np.ndarray, lower: np.ndarray, upper: np.ndarray, truth: np.ndarray, confidence: float) -> float:
+def conformal_scale(
+    median: np.ndarray, lower: np.ndarray, upper: np.ndarray, truth: np.ndarray, confidence: float
+) -> float:
     """The factor s making [m − s(m − lo), m + s(hi − m)] cover `confidence` of calibration points (split-CQR).
 
     Conformity score E = max((m − y)/(m − lo), (y − m)/(hi − m)): y lies in the interval scaled by s iff
@@ -32,9 +35,7 @@ def conformal_scale(median: np.ndarray, lower: np.ndarray, upper: np.ndarray, tr
 
 
 @torch.no_grad()
-def calibrate(
-    model: QuantileMINetwork, data: MetaDataConfig, seed: int, batches: int, confidence: float = 0.9
-) -> dict:
+def calibrate(model: QuantileMINetwork, data: MetaDataConfig, seed: int, batches: int, confidence: float = 0.9) -> dict:
     """Fit the scale of the outer quantiles on `batches` fresh meta-training batches; return a record."""
     lo_i, hi_i = model.config.quantiles.index(0.05), model.config.quantiles.index(0.95)
     med_i = model.median_index
@@ -53,14 +54,14 @@ def calibrate(
     n_all = np.concatenate(ns)
     edges = (0, *N_BIN_EDGES, 10**9)
     by_n = []
-    for lo_n, hi_n in zip(edges[:-1], edges[1:], strict=True):
+    for lo_n, hi_n in itertools.pairwise(edges):
         inside = (n_all >= lo_n) & (n_all < hi_n)
         if inside.sum() >= 20:
             s = conformal_scale(median[inside], pred[inside, lo_i], pred[inside, hi_i], truth[inside], confidence)
             by_n.append({"min_n": lo_n, "max_n": hi_n, "scale": s, "tasks": int(inside.sum())})
     return {
         "by_n": by_n,
-        "method": "split conformal (normalised CQR) on the 0.05/0.95 quantiles; one scale for all n (by_n: diagnostics)",
+        "method": "split conformal (normalised CQR) on the 0.05/0.95 quantiles; one scale for all n (by_n: diagnostic)",
         "confidence": confidence,
         "scale": scale,
         "tasks": int(truth.size),

@@ -35,14 +35,18 @@ def train_learned_command(
     import torch
 
     from infomix.core.io import atomic_write_json
-    from infomix.mi.learned.training import Trainer, TrainConfig, write_training_record
+    from infomix.mi.learned.training import TrainConfig, Trainer, write_training_record
 
     out = Path(out_dir)
     checkpoint = out / "checkpoint.pt"
-    overrides: dict[str, Any] = {k: v for k, v in (("steps", steps), ("seed", seed), ("threads", threads)) if v is not None}
+    overrides: dict[str, Any] = {
+        k: v for k, v in (("steps", steps), ("seed", seed), ("threads", threads)) if v is not None
+    }
     if resume and checkpoint.exists():
         if config_file or seed is not None:
-            raise click.UsageError("--config and --seed cannot change a run being resumed; use --no-resume or a new --out")
+            raise click.UsageError(
+                "--config and --seed cannot change a run being resumed; use --no-resume or a new --out"
+            )
         trainer = Trainer.load(checkpoint)
         if overrides:
             trainer.config = TrainConfig.from_dict({**trainer.config.to_dict(), **overrides})

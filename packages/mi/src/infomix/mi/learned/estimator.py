@@ -59,7 +59,12 @@ class LearnedEstimator:
         self.network, self.meta = load_network(self.path)
         self.calibrated, self.threads = calibrated, threads
         config = self.network.config
-        self.bounds = {"dim_x": config.max_dim_x, "dim_y": config.max_dim_y, "min_n": config.min_n, "max_n": config.max_n}
+        self.bounds = {
+            "dim_x": config.max_dim_x,
+            "dim_y": config.max_dim_y,
+            "min_n": config.min_n,
+            "max_n": config.max_n,
+        }
 
     def supports(self, n: int, dim_x: int, dim_y: int) -> bool:
         """Whether a sample of n rows, d_x and d_y columns is within the trained bounds."""

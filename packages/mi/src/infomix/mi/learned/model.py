@@ -100,7 +100,9 @@ class QuantileMINetwork(nn.Module):
         if mid is None or list(c.quantiles) != sorted(c.quantiles):
             raise ValueError(f"quantiles must be increasing and contain 0.5, got {c.quantiles}")
         self.median_index = mid
-        self.value_embed = nn.Sequential(nn.Linear(1, c.token_width), nn.GELU(), nn.Linear(c.token_width, c.token_width))
+        self.value_embed = nn.Sequential(
+            nn.Linear(1, c.token_width), nn.GELU(), nn.Linear(c.token_width, c.token_width)
+        )
         self.side_embed = nn.Parameter(torch.randn(2, c.token_width) / math.sqrt(c.token_width))
         self.dim_blocks = nn.ModuleList(MultiheadBlock(c.token_width, c.heads) for _ in range(c.dim_blocks))
         self.to_row = nn.Sequential(nn.LayerNorm(2 * c.token_width), nn.Linear(2 * c.token_width, c.width))
