@@ -56,7 +56,7 @@ def test_npy_npz_and_default_estimator(invoke, data, tmp_path):
     a = json.loads(invoke("estimate", tmp_path / "d.npy", "--x", "0:3", "--y", "3:6", "--json").output)
     b = json.loads(invoke("estimate", tmp_path / "d.npz", "--x", "left", "--y", "right", "--json").output)
     c = json.loads(invoke("estimate", tmp_path / "one.npz", "--x", "0,1,2", "--y", "3,4,5", "--json").output)
-    assert a["estimator"] == "ksg" and a["value"] == b["value"] == c["value"]
+    assert a["estimator"] == "learned" and a["value"] == b["value"] == c["value"]
 
 
 def test_no_interval_is_null_and_params_and_bits_pass_through(invoke, data, tmp_path):
@@ -136,7 +136,7 @@ def test_estimators_and_tasks_listings(invoke):
     listed = json.loads(invoke("estimators", "--json").output)
     names = {e["name"] for e in listed}
     assert {"gaussian", "copula", "histogram", "ksg", "ksg2", "discrete", "discrete-continuous"} <= names
-    assert [e["name"] for e in listed if e["default"]] == ["ksg"]
+    assert [e["name"] for e in listed if e["default"]] == ["learned"]
     text = invoke("estimators").output
     assert len([line for line in text.splitlines() if line.strip()]) == len(listed) + 1
     tasks = {t["name"]: t for t in json.loads(invoke("tasks", "--json").output)}

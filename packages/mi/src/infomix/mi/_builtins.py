@@ -13,4 +13,6 @@ DEFAULT_PLUGINS = (
     "infomix.mi.diffusion.samplers",
     "infomix.mi.diffusion.minde",
     "infomix.mi.representation.critics",
+    "infomix.mi.learned.estimator",
+    "infomix.mi.learned.commands",
 )

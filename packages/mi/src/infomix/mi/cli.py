@@ -60,7 +60,7 @@ def estimate_command(
     kwargs = dict(_parse_param(p) for p in params)
     try:
         x, y, x_names, y_names = load_xy(file, x_cols, y_cols)
-        name = estimator or default_estimator()
+        name = estimator or default_estimator(x, y)
         result = estimate(x, y, estimator=name, bits=bits, **kwargs)
     except (ColumnError, RegistryError, ValueError, TypeError, LookupError) as exc:
         raise click.ClickException(str(exc)) from None

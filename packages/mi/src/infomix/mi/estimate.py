@@ -40,19 +40,39 @@ class MIEstimator(Protocol):
     def estimate(self, x: Any, y: Any) -> Estimate: ...
 
 
-# Most accurate first: `estimate()` and `infomix mi estimate` use the first one that is registered.
+# Most accurate first (benchmarks/mi/README.md): `estimate()` and `infomix mi estimate` use the first registered
+# one that supports the sample (an estimator may define `supports(n, dim_x, dim_y)`, as the learned one does).
 PREFERRED_ESTIMATORS = ("learned", "ksg", "copula", "gaussian")
 DEFAULT_ESTIMATOR = "gaussian"  # kept for compatibility; `default_estimator()` is what is used
 
 
-def default_estimator() -> str:
-    """The most accurate registered estimator (see PREFERRED_ESTIMATORS)."""
+def _shape(values: Any) -> tuple[int, int]:
+    import numpy as np
+
+    shape = getattr(values, "shape", None)
+    shape = tuple(shape) if shape is not None else np.shape(values)
+    return int(shape[0]) if shape else 0, int(shape[1]) if len(shape) > 1 else 1
+
+
+def default_estimator(x: Any = None, y: Any = None) -> str:
+    """The most accurate registered estimator (see PREFERRED_ESTIMATORS); given a sample, the most
+    accurate one that supports its n, d_x and d_y."""
     from infomix.core import get_registry
 
     registry = get_registry()
     for name in PREFERRED_ESTIMATORS:
-        if f"mi.estimator:{name}" in registry:
-            return name
+        if f"mi.estimator:{name}" not in registry:
+            continue
+        try:  # e.g. the learned estimator without torch installed
+            component = registry.create("mi.estimator", name)
+        except (ImportError, OSError):
+            continue
+        if x is not None and y is not None:
+            supports = getattr(component, "supports", None)
+            (n, dx), (_, dy) = _shape(x), _shape(y)
+            if supports is not None and not supports(n, dx, dy):
+                continue
+        return name
     available = [c.name for c in registry.components("mi.estimator")]
     if not available:
         raise LookupError("no mi.estimator is registered: is infomix-mi installed?")
@@ -64,11 +84,11 @@ def estimate(x: Any, y: Any, *, estimator: str | None = None, bits: bool = False
 
     `x` and `y` are numpy arrays or torch tensors of shape [n, d_x] and [n, d_y] (1-D is one column);
     `params` go to the estimator's constructor. With no `estimator` the most accurate registered one is
-    used. `info` gains `estimator`, `n` and `seconds` (wall time of the estimate).
+    used for that sample's shape. `info` gains `estimator`, `n` and `seconds` (wall time of the estimate).
     """
     from infomix.core import get_registry
 
-    name = estimator or default_estimator()
+    name = estimator or default_estimator(x, y)
     component = get_registry().create("mi.estimator", name, **params)
     start = time.perf_counter()
     result: Estimate = component.estimate(x, y)

@@ -1,0 +1,1 @@
+"""A learned, amortised MI estimator: a set network over the sample trained to output MI quantiles."""

@@ -1,0 +1,158 @@
+"""The permutation-invariant quantile network: per-dimension tokens, attention across dimensions and samples."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from infomix.ops import attention
+
+QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Sizes of the network and the bounds of the samples it was trained on (checked at inference)."""
+
+    token_width: int = 32  # per-(sample, dimension) token
+    width: int = 64  # per-sample vector
+    heads: int = 4
+    dim_blocks: int = 2  # attention blocks across the dimensions of each sample
+    sample_blocks: int = 2  # induced attention blocks across the samples
+    inducing: int = 16
+    pool_seeds: int = 4
+    quantiles: tuple[float, ...] = QUANTILES
+    max_dim_x: int = 5
+    max_dim_y: int = 5
+    min_n: int = 100
+    max_n: int = 5000
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "quantiles": list(self.quantiles)}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> ModelConfig:
+        return cls(**{**data, "quantiles": tuple(data["quantiles"])})
+
+
+class MultiheadBlock(nn.Module):
+    """Pre-norm multi-head attention of queries over keys (infomix.ops.attention), then a residual MLP."""
+
+    def __init__(self, width: int, heads: int) -> None:
+        super().__init__()
+        if width % heads:
+            raise ValueError(f"width ({width}) must be a multiple of heads ({heads})")
+        self.heads, self.head_dim = heads, width // heads
+        self.norm_q, self.norm_kv, self.norm_mlp = nn.LayerNorm(width), nn.LayerNorm(width), nn.LayerNorm(width)
+        self.q = nn.Linear(width, width)
+        self.kv = nn.Linear(width, 2 * width)
+        self.out = nn.Linear(width, width)
+        self.mlp = nn.Sequential(nn.Linear(width, 2 * width), nn.GELU(), nn.Linear(2 * width, width))
+
+    def forward(self, queries: Tensor, keys: Tensor) -> Tensor:
+        """queries [B, S_q, w], keys [B, S_k, w] -> [B, S_q, w]."""
+        b, sq, w = queries.shape
+        sk = keys.shape[1]
+        q = self.q(self.norm_q(queries)).view(b, sq, self.heads, self.head_dim).transpose(1, 2)
+        kv = self.kv(self.norm_kv(keys)).view(b, sk, 2, self.heads, self.head_dim)
+        k, v = kv[:, :, 0].transpose(1, 2), kv[:, :, 1].transpose(1, 2)
+        mixed = attention(q.contiguous(), k.contiguous(), v.contiguous())
+        h = queries + self.out(mixed.transpose(1, 2).reshape(b, sq, w))
+        return h + self.mlp(self.norm_mlp(h))
+
+
+class InducedBlock(nn.Module):
+    """Set attention through m learned inducing points (ISAB): linear in the number of samples."""
+
+    def __init__(self, width: int, heads: int, inducing: int) -> None:
+        super().__init__()
+        self.points = nn.Parameter(torch.randn(1, inducing, width) / math.sqrt(width))
+        self.gather = MultiheadBlock(width, heads)
+        self.scatter = MultiheadBlock(width, heads)
+
+    def forward(self, rows: Tensor) -> Tensor:
+        summary = self.gather(self.points.expand(rows.shape[0], -1, -1), rows)
+        return self.scatter(rows, summary)
+
+
+class QuantileMINetwork(nn.Module):
+    """Maps a rank-normalised sample (z_x [B, n, d_x], z_y [B, n, d_y]) to MI quantiles [B, len(quantiles)].
+
+    1. Every value z_ij becomes a token: an MLP of the value plus an embedding saying x or y.
+    2. Attention across the d_x + d_y tokens of each sample (no positional code, so invariant to the order
+       of the x columns and of the y columns); the x tokens and the y tokens are mean-pooled and projected
+       to one vector per sample.
+    3. Induced attention across the n samples (no positional code: permutation-equivariant), then pooling
+       by attention from learned seeds (permutation-invariant).
+    4. A head reads the pooled vector with the sample's Gaussian-copula MI, log n, d_x and d_y, and returns
+       the median as copula MI + a learned correction, the other quantiles as the median ∓ cumulative
+       softplus gaps, so they are increasing by construction.
+    """
+
+    def __init__(self, config: ModelConfig | None = None) -> None:
+        super().__init__()
+        self.config = c = config or ModelConfig()
+        mid = c.quantiles.index(0.5) if 0.5 in c.quantiles else None
+        if mid is None or list(c.quantiles) != sorted(c.quantiles):
+            raise ValueError(f"quantiles must be increasing and contain 0.5, got {c.quantiles}")
+        self.median_index = mid
+        self.value_embed = nn.Sequential(
+            nn.Linear(1, c.token_width), nn.GELU(), nn.Linear(c.token_width, c.token_width)
+        )
+        self.side_embed = nn.Parameter(torch.randn(2, c.token_width) / math.sqrt(c.token_width))
+        self.dim_blocks = nn.ModuleList(MultiheadBlock(c.token_width, c.heads) for _ in range(c.dim_blocks))
+        self.to_row = nn.Sequential(nn.LayerNorm(2 * c.token_width), nn.Linear(2 * c.token_width, c.width))
+        self.sample_blocks = nn.ModuleList(InducedBlock(c.width, c.heads, c.inducing) for _ in range(c.sample_blocks))
+        self.seeds = nn.Parameter(torch.randn(1, c.pool_seeds, c.width) / math.sqrt(c.width))
+        self.pool = MultiheadBlock(c.width, c.heads)
+        self.head = nn.Sequential(
+            nn.LayerNorm(c.pool_seeds * c.width + 4),
+            nn.Linear(c.pool_seeds * c.width + 4, 2 * c.width),
+            nn.GELU(),
+            nn.Linear(2 * c.width, c.width),
+            nn.GELU(),
+            nn.Linear(c.width, len(c.quantiles)),
+        )
+
+    def forward(self, zx: Tensor, zy: Tensor, copula_mi: Tensor) -> Tensor:
+        b, n, dx = zx.shape
+        dy = zy.shape[2]
+        values = torch.cat([zx, zy], dim=2).reshape(b * n, dx + dy, 1)
+        side = torch.cat([self.side_embed[0].expand(dx, -1), self.side_embed[1].expand(dy, -1)], dim=0)
+        tokens = self.value_embed(values) + side
+        for block in self.dim_blocks:
+            tokens = block(tokens, tokens)
+        pooled = torch.cat([tokens[:, :dx].mean(dim=1), tokens[:, dx:].mean(dim=1)], dim=1)
+        rows = self.to_row(pooled).view(b, n, -1)
+        for block in self.sample_blocks:
+            rows = block(rows)
+        summary = self.pool(self.seeds.expand(b, -1, -1), rows).reshape(b, -1)
+        scalars = torch.stack(
+            [
+                copula_mi,
+                torch.full_like(copula_mi, math.log(n) / math.log(1000.0)),
+                torch.full_like(copula_mi, dx / 5.0),
+                torch.full_like(copula_mi, dy / 5.0),
+            ],
+            dim=1,
+        )
+        raw = self.head(torch.cat([summary, scalars], dim=1))
+        return self._monotone(raw, copula_mi)
+
+    def _monotone(self, raw: Tensor, copula_mi: Tensor) -> Tensor:
+        m = self.median_index
+        median = copula_mi + raw[:, m]
+        gaps = F.softplus(raw) + 1e-4
+        below = median[:, None] - torch.flip(torch.cumsum(torch.flip(gaps[:, :m], [1]), dim=1), [1])
+        above = median[:, None] + torch.cumsum(gaps[:, m + 1 :], dim=1)
+        return torch.cat([below, median[:, None], above], dim=1)
+
+
+def pinball_loss(predicted: Tensor, target: Tensor, quantiles: Tensor) -> Tensor:
+    """Mean over examples and levels of ρ_τ(u) = max(τu, (τ − 1)u), u = target − predicted quantile."""
+    u = target[:, None] - predicted
+    return torch.maximum(quantiles * u, (quantiles - 1.0) * u).mean()

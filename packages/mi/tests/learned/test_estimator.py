@@ -1,0 +1,112 @@
+"""The shipped learned estimator: loads, is close to closed forms, keeps its invariances, refuses bad input."""
+
+import json
+
+import numpy as np
+import pytest
+
+from infomix.mi import estimate, task
+from infomix.mi.learned.estimator import LearnedEstimator, shipped_checkpoint
+from infomix.mi.learned.metadata import MetaDataConfig, generator_hash
+
+
+@pytest.fixture(scope="module")
+def learned():
+    return LearnedEstimator(threads=1)
+
+
+def test_shipped_checkpoint_is_small_and_describes_its_training(learned):
+    assert shipped_checkpoint().stat().st_size < 4 * 2**20
+    meta = learned.meta
+    assert meta["trained_steps"] > 0 and meta["train_seconds"] > 0
+    assert meta["data_hash"] == generator_hash(MetaDataConfig.from_dict(meta["data_config"]))
+    assert 0 < meta["calibration"]["scale"] < 10
+    beside = json.loads(shipped_checkpoint().with_suffix(".json").read_text())
+    assert beside["data_hash"] == meta["data_hash"]
+    assert beside["model"] == meta["model_config"] and beside["data"] == meta["data_config"]
+
+
+def test_close_to_the_closed_form_on_a_1v1_gaussian(learned):
+    t = task("1v1-normal-0.75")
+    x, y = t.sample(1000, seed=3)
+    result = learned.estimate(x, y)
+    assert result.value == pytest.approx(t.mutual_information, abs=0.1)
+    assert result.lower <= result.value <= result.upper
+    q = list(result.info["quantiles"].values())
+    assert q == sorted(q)
+
+
+def test_larger_for_more_dependence(learned):
+    weak = learned.estimate(*task("5v5-independent").sample(500, seed=1)).value
+    strong = learned.estimate(*task("5v5-normal-5pair-0.9").sample(500, seed=1)).value
+    assert weak < 0.2 and strong > 2.5
+
+
+def test_exactly_invariant_under_increasing_maps_of_coordinates(learned):
+    x, y = task("3v3-normal-2pair").sample(400, seed=5)
+    a = learned.estimate(x, y)
+    b = learned.estimate(np.exp(x), np.column_stack([y[:, 0] ** 3, np.arcsinh(y[:, 1]), 2 * y[:, 2] - 7]))
+    assert a.value == b.value and a.lower == b.lower and a.upper == b.upper
+
+
+def test_invariant_to_the_order_of_the_rows(learned):
+    x, y = task("2v2-student-dof2").sample(300, seed=6)
+    perm = np.random.default_rng(0).permutation(300)
+    assert learned.estimate(x, y).value == pytest.approx(learned.estimate(x[perm], y[perm]).value, abs=1e-5)
+
+
+def test_refuses_samples_outside_the_trained_bounds(learned):
+    rng = np.random.default_rng(0)
+    with pytest.raises(ValueError, match=r"x has 6 columns.*d_x <= 5"):
+        learned.estimate(rng.normal(size=(200, 6)), rng.normal(size=(200, 1)))
+    with pytest.raises(ValueError, match=r"y has 7 columns.*d_y <= 5"):
+        learned.estimate(rng.normal(size=(200, 1)), rng.normal(size=(200, 7)))
+    with pytest.raises(ValueError, match=r"n = 50 rows.*100 <= n <= 5000"):
+        learned.estimate(rng.normal(size=(50, 1)), rng.normal(size=(50, 1)))
+    with pytest.raises(ValueError, match="n = 5001 rows"):
+        learned.estimate(rng.normal(size=(5001, 1)), rng.normal(size=(5001, 1)))
+    with pytest.raises(ValueError, match="NaN"):
+        learned.estimate(np.full((200, 1), np.nan), rng.normal(size=(200, 1)))
+    with pytest.raises(ValueError, match="constant"):
+        learned.estimate(np.ones((200, 1)), rng.normal(size=(200, 1)))
+
+
+def test_registered_and_reachable_through_estimate():
+    x, y = task("1v1-normal-0.75").sample(500, seed=2)
+    result = estimate(x, y, estimator="learned", threads=1)
+    assert result.info["estimator"] == "learned" and result.info["confidence"] == 0.9
+    assert result.to_bits().value == pytest.approx(result.value / np.log(2))
+
+
+def test_missing_checkpoint_is_a_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        LearnedEstimator(checkpoint=str(tmp_path / "none.pt"))
+
+
+def test_command_line_estimate_with_the_learned_estimator(tmp_path):
+    from click.testing import CliRunner
+
+    from infomix.cli import cli
+    from infomix.core import plugins
+    from infomix.mi import cli as mi_cli
+    from infomix.mi.learned import commands
+
+    x, y = task("3v3-normal-2pair").sample(600, seed=5)
+    path = tmp_path / "d.npy"
+    np.save(path, np.c_[x, y])
+    plugins.reset()
+    try:
+        mi_cli.register_commands(cli=cli)
+        commands.register_commands(cli=cli)
+        result = CliRunner().invoke(
+            cli, ["mi", "estimate", str(path), "--x", "0:3", "--y", "3:6", "-e", "learned", "--json"]
+        )
+        assert result.exit_code == 0, result.output
+        out = json.loads(result.output)
+        assert out["estimator"] == "learned" and out["n"] == 600 and out["confidence"] == 0.9
+        assert out["lower"] <= out["value"] <= out["upper"]
+        assert out["value"] == pytest.approx(LearnedEstimator().estimate(x, y).value, abs=1e-6)
+        help_text = CliRunner().invoke(cli, ["mi", "train-learned", "--help"]).output
+        assert "--max-minutes" in help_text and "resume" in help_text
+    finally:
+        plugins.reset()

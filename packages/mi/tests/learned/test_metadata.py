@@ -1,0 +1,56 @@
+"""Meta-training data: reproducible from (seed, step), true MI of each family, hash of the generator."""
+
+import numpy as np
+import pytest
+
+from infomix.mi import GaussianCopulaEstimator, KSGEstimator
+from infomix.mi.learned.metadata import (
+    HELD_OUT_FAMILIES,
+    HELD_OUT_TRANSFORMS,
+    MetaDataConfig,
+    draw_batch,
+    draw_task,
+    generator_hash,
+)
+
+SMALL = MetaDataConfig(min_n=100, max_n=300, rows_per_batch=600, max_batch=4)
+
+
+def test_batches_are_a_function_of_seed_and_step():
+    a, b, c = draw_batch(3, 7, SMALL), draw_batch(3, 7, SMALL), draw_batch(3, 8, SMALL)
+    np.testing.assert_array_equal(a.zx, b.zx)
+    np.testing.assert_array_equal(a.mutual_information, b.mutual_information)
+    assert a.zx.shape != c.zx.shape or not np.array_equal(a.zx, c.zx)
+
+
+def test_batches_hold_normal_scores_within_the_bounds():
+    for step in range(6):
+        batch = draw_batch(0, step, SMALL)
+        size, n, dx = batch.zx.shape
+        assert 100 <= n <= 300 and 1 <= dx <= 5 and 1 <= batch.zy.shape[2] <= 5 and 1 <= size <= 4
+        # every column is a permutation of the same normal scores
+        expected = np.sort(batch.zx[0, :, 0])
+        np.testing.assert_allclose(np.sort(batch.zx[-1, :, -1]), expected, rtol=1e-6)
+        assert not set(batch.families) & set(HELD_OUT_FAMILIES)
+        assert not any(t in HELD_OUT_TRANSFORMS for name in batch.transforms for t in name.split("+"))
+
+
+@pytest.mark.parametrize("family", ["normal-pairs", "normal-dense", "normal-random"])
+def test_gaussian_families_true_mi_agrees_with_a_large_sample(family):
+    rng = np.random.default_rng(11)
+    drawn = draw_task(rng, 20000, 3, 2, MetaDataConfig(), family=family)
+    est = GaussianCopulaEstimator(n_bootstrap=0).estimate(drawn.x, drawn.y).value
+    assert est == pytest.approx(drawn.mutual_information, abs=0.03 + 0.02 * drawn.mutual_information)
+
+
+def test_additive_family_true_mi_agrees_with_ksg():
+    rng = np.random.default_rng(2)
+    drawn = draw_task(rng, 5000, 1, 1, MetaDataConfig(), family="additive-uniform")
+    est = KSGEstimator(k=5, n_resamples=0).estimate(drawn.x, drawn.y).value
+    assert est == pytest.approx(drawn.mutual_information, abs=0.06)
+
+
+def test_generator_hash_depends_on_the_config():
+    assert generator_hash(MetaDataConfig()) == generator_hash(MetaDataConfig())
+    assert generator_hash(MetaDataConfig()) != generator_hash(MetaDataConfig(max_mi=4.0))
+    assert len(generator_hash(MetaDataConfig())) == 64

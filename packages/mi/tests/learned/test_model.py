@@ -1,0 +1,92 @@
+"""The quantile network: invariances its architecture guarantees, monotone quantiles, the pinball loss."""
+
+import numpy as np
+import pytest
+import torch
+
+from infomix.core.threads import torch_threads
+from infomix.mi.learned.features import gaussian_mi_of_scores
+from infomix.mi.learned.model import ModelConfig, MultiheadBlock, QuantileMINetwork, pinball_loss
+from infomix.ops import use_reference
+
+SMALL = ModelConfig(token_width=16, width=32, heads=4, dim_blocks=1, sample_blocks=2, inducing=8, pool_seeds=2)
+
+
+def _network(seed: int = 0) -> QuantileMINetwork:
+    torch.manual_seed(seed)
+    net = QuantileMINetwork(SMALL).eval()
+    with torch.no_grad():  # larger weights than at initialisation, so the outputs depend on the inputs
+        for p in net.parameters():
+            p.mul_(1.5)
+    return net
+
+
+def _sample(b: int, n: int, dx: int, dy: int, seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    zx = torch.randn(b, n, dx, generator=g)
+    zy = 0.6 * zx[:, :, :1] + torch.randn(b, n, dy, generator=g)
+    return zx, zy, gaussian_mi_of_scores(zx, zy)
+
+
+def test_sample_permutation_invariance():
+    net = _network()
+    zx, zy, cop = _sample(3, 57, 2, 3, seed=1)
+    perm = torch.randperm(57, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad(), torch_threads(1):
+        a = net(zx, zy, cop)
+        b = net(zx[:, perm], zy[:, perm], gaussian_mi_of_scores(zx[:, perm], zy[:, perm]))
+    torch.testing.assert_close(a, b, atol=2e-5, rtol=1e-5)
+    assert a.std(dim=0).min() > 1e-4  # the three samples give different outputs: the check is not vacuous
+
+
+def test_invariance_to_the_order_of_x_columns_and_of_y_columns_only():
+    net = _network(3)
+    zx, zy, cop = _sample(2, 40, 3, 3, seed=4)
+    with torch.no_grad(), torch_threads(1):
+        base = net(zx, zy, cop)
+        permuted = net(zx[:, :, [2, 0, 1]], zy[:, :, [1, 2, 0]], cop)
+        swapped = net(zy, zx, cop)  # x and y exchanged: nothing guarantees the same output (types differ)
+    torch.testing.assert_close(base, permuted, atol=2e-5, rtol=1e-5)
+    assert (base - swapped).abs().max() > 1e-4
+
+
+def test_quantiles_increase():
+    net = _network(5)
+    for dx, dy in ((1, 1), (4, 2)):
+        zx, zy, cop = _sample(8, 33, dx, dy, seed=dx)
+        with torch.no_grad(), torch_threads(1):
+            q = net(zx, zy, cop)
+        assert q.shape == (8, len(SMALL.quantiles))
+        assert (q.diff(dim=1) > 0).all()
+
+
+def test_quantile_levels_are_checked():
+    with pytest.raises(ValueError, match="quantiles"):
+        QuantileMINetwork(ModelConfig(quantiles=(0.1, 0.9)))
+
+
+def test_pinball_loss_hand_case():
+    # u = y − q: level 0.1 with u = +0.5 costs 0.1·0.5; level 0.9 with u = −0.5 costs 0.1·0.5; level 0.5, u = 0.2 → 0.1
+    predicted = torch.tensor([[1.0, 2.0, 1.3]])
+    levels = torch.tensor([0.1, 0.9, 0.5])
+    loss = pinball_loss(predicted, torch.tensor([1.5]), levels)
+    assert loss.item() == pytest.approx((0.05 + 0.05 + 0.1) / 3)
+
+
+def test_pinball_loss_matches_its_definition():
+    rng = np.random.default_rng(0)
+    pred, target, tau = rng.normal(size=(7, 4)), rng.normal(size=7), rng.uniform(size=4)
+    u = target[:, None] - pred
+    expected = np.where(u >= 0, tau * u, (tau - 1) * u).mean()
+    got = pinball_loss(torch.from_numpy(pred), torch.from_numpy(target), torch.from_numpy(tau))
+    assert got.item() == pytest.approx(expected, rel=1e-12)
+
+
+def test_block_compiled_attention_equals_reference():
+    torch.manual_seed(0)
+    block = MultiheadBlock(32, 4)
+    q, k = torch.randn(5, 7, 32), torch.randn(5, 11, 32)
+    out = block(q, k)
+    with use_reference():
+        ref = block(q, k)
+    torch.testing.assert_close(out, ref, atol=1e-5, rtol=1e-5)

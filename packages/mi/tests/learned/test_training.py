@@ -1,0 +1,119 @@
+"""Meta-training: schedule, resume equals an uninterrupted run, export round trip, the train-learned command."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from infomix.core.threads import torch_threads
+from infomix.mi.learned.calibration import conformal_scale
+from infomix.mi.learned.estimator import LearnedEstimator, load_network
+from infomix.mi.learned.metadata import MetaDataConfig
+from infomix.mi.learned.model import ModelConfig
+from infomix.mi.learned.training import TrainConfig, Trainer, learning_rate
+
+TINY = TrainConfig(
+    model=ModelConfig(
+        token_width=8,
+        width=16,
+        heads=2,
+        dim_blocks=1,
+        sample_blocks=1,
+        inducing=4,
+        pool_seeds=2,
+        max_dim_x=3,
+        max_dim_y=3,
+        min_n=100,
+        max_n=200,
+    ),
+    data=MetaDataConfig(max_dim=3, min_n=100, max_n=200, rows_per_batch=400, max_batch=3),
+    steps=6,
+    warmup=2,
+    eval_every=3,
+    eval_batches=2,
+    checkpoint_every=2,
+    calibration_batches=2,
+    threads=1,
+)
+
+
+def test_learning_rate_schedule():
+    config = TrainConfig(steps=100, warmup=10, lr=1e-3, final_lr_fraction=0.1)
+    assert learning_rate(config, 0) == pytest.approx(1e-4)
+    assert learning_rate(config, 9) == pytest.approx(1e-3)
+    assert learning_rate(config, 100) == pytest.approx(1e-4)
+    assert learning_rate(config, 55) == pytest.approx(0.55e-3)  # half way through the cosine
+
+
+def test_resume_equals_uninterrupted_training(tmp_path):
+    with torch_threads(1):
+        straight = Trainer(TINY)
+        straight.run(steps=5, progress=False)
+        first = Trainer(TINY)
+        first.run(checkpoint=tmp_path / "ckpt.pt", steps=2, progress=False)
+        resumed = Trainer.load(tmp_path / "ckpt.pt")
+        assert resumed.step == 2
+        resumed.run(steps=5, progress=False)
+    assert resumed.history["loss"] == straight.history["loss"]
+    for name in ("model", "ema"):
+        a, b = getattr(straight, name).state_dict(), getattr(resumed, name).state_dict()
+        for key in a:
+            assert torch.equal(a[key], b[key]), (name, key)
+    assert straight.history["loss"][0] != straight.history["loss"][-1]
+
+
+def test_resume_refuses_another_data_generator(tmp_path):
+    trainer = Trainer(TINY)
+    trainer.data_hash = "0" * 64
+    trainer.save(tmp_path / "ckpt.pt")
+    with pytest.raises(ValueError, match="data generator"):
+        Trainer.load(tmp_path / "ckpt.pt")
+
+
+def test_export_round_trip(tmp_path):
+    with torch_threads(1):
+        trainer = Trainer(TINY)
+        trainer.run(steps=3, progress=False)
+        trainer.export(tmp_path / "est.pt", use_best=False)
+        network, meta = load_network(str(tmp_path / "est.pt"))
+        assert meta["data_hash"] == trainer.data_hash and meta["trained_steps"] == 3
+        x = torch.randn(1, 120, 2)
+        y = x[:, :, :1] + torch.randn(1, 120, 1)
+        cop = torch.tensor([0.3])
+        torch.testing.assert_close(network(x, y, cop), trainer.ema.eval()(x, y, cop))
+
+
+def test_conformal_scale_hand_case():
+    median = np.zeros(9)
+    truth = np.array([0.1, -0.2, 0.3, -0.4, 0.5, -0.6, 0.7, -0.8, 0.9])
+    # half-widths 1 on both sides: the scores are |truth|; ⌈10·0.8⌉ = 8th smallest = 0.8
+    assert conformal_scale(median, median - 1, median + 1, truth, 0.8) == pytest.approx(0.8)
+    # half-widths 2 below, 0.5 above: scores |t|/2 for t < 0 and 2t for t > 0
+    scores = np.sort(np.where(truth < 0, -truth / 2, 2 * truth))
+    assert conformal_scale(median, median - 2, median + 0.5, truth, 0.8) == pytest.approx(scores[7])
+
+
+def test_train_learned_command_resumes_and_writes_a_loadable_estimator(tmp_path):
+    from infomix.mi.learned.commands import train_learned_command
+
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({**TINY.to_dict(), "steps": 2}))
+    out = tmp_path / "run"
+    runner = CliRunner()
+    first = runner.invoke(train_learned_command, ["--out", str(out), "--config", str(config), "--no-progress"])
+    assert first.exit_code == 0, first.output
+    second = runner.invoke(train_learned_command, ["--out", str(out), "--steps", "3", "--no-progress"])
+    assert second.exit_code == 0, second.output
+    assert "resuming" in second.output
+    record = json.loads((out / "training.json").read_text())
+    assert record["steps"] == 3 and len(record["validation"]) >= 1
+    estimator = LearnedEstimator(checkpoint=str(out / "estimator.pt"))
+    assert estimator.meta["calibration"]["scale"] > 0
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(150, 2))
+    result = estimator.estimate(x, x[:, :1] + rng.normal(size=(150, 1)))
+    assert result.lower <= result.value <= result.upper
+    bad = runner.invoke(train_learned_command, ["--out", str(out), "--config", str(config)])
+    assert bad.exit_code != 0 and "cannot change a run being resumed" in bad.output
