@@ -59,7 +59,8 @@ def _bwd_fake(
 
 
 def _setup_context(ctx: Any, inputs: tuple[Any, ...], output: tuple[Any, ...]) -> None:
-    x, weight, bias, target, ignore_index, reduction, label_smoothing, z_loss, softcap, filter_eps, gi, gw, gb, acc = inputs
+    x, weight, bias, target, ignore_index, reduction, label_smoothing, z_loss, softcap, filter_eps, *flags = inputs
+    gi, gw, gb, acc = flags
     _, _, grad_x, grad_w, grad_b = output
     ctx.set_materialize_grads(False)  # the lse and gradient outputs get no upstream: no zero-filled V×D tensors
     ctx.save_for_backward(x, weight, bias, target, grad_x, grad_w, grad_b)
