@@ -1,8 +1,9 @@
-"""MINDE (trained conditional/unconditional denoiser) against KSG on mi tasks with known MI.
+"""MINDE (trained conditional/unconditional denoiser) against KSG and the learned estimator on mi tasks with known MI.
 
 Run: python benchmarks/mi/diffusion/bench_minde.py [--smoke]. Writes benchmarks/results/minde.json atomically.
 MINDE: EDM MLP 128×3, Adam 2e-3, batch 256, σ ∈ [0.01, 50] with 32 Gauss–Legendre nodes in log σ, 30 % held out.
-KSG: k = 5, subsampling interval. Each task and seed: one sample of n rows given to both estimators. Torch threads 1.
+KSG: k = 5, subsampling interval. Learned: the shipped checkpoint (conformal 90% interval). Each task and seed: one
+sample of n rows given to every estimator. Torch threads 1.
 """
 
 from __future__ import annotations
@@ -20,8 +21,10 @@ from bench_diffusion_samplers import write_atomically
 from infomix.core.threads import torch_threads
 from infomix.mi import KSGEstimator, task
 from infomix.mi.diffusion.minde import MINDEEstimator
+from infomix.mi.learned.estimator import LearnedEstimator
 
 RESULTS = Path(__file__).resolve().parents[2] / "results" / "minde.json"
+ESTIMATORS = ("minde", "ksg-k5", "learned")
 TASKS = ["1v1-normal-0.75", "3v3-normal-2pair", "5v5-normal-dense-0.5", "1v1-halfcube-0.75", "3v3-student-dof2"]
 
 
@@ -41,6 +44,7 @@ def main() -> None:
                 for est_name, est in {
                     "minde": MINDEEstimator(steps=steps, seed=seed),
                     "ksg-k5": KSGEstimator(k=5, seed=seed),
+                    "learned": LearnedEstimator(threads=1),
                 }.items():
                     start = time.perf_counter()
                     r = est.estimate(x, y)
@@ -65,7 +69,7 @@ def main() -> None:
                         flush=True,
                     )
     summary = []
-    for est_name in ("minde", "ksg-k5"):
+    for est_name in ESTIMATORS:
         sel = [r for r in rows if r["estimator"] == est_name]
         summary.append(
             {
@@ -85,11 +89,11 @@ def main() -> None:
         "rows": rows,
     }
     write_atomically(args.out, data)
-    print("| task | true | " + " | ".join(f"{e} (seed {s})" for e in ("minde", "ksg-k5") for s in seeds) + " |")
+    print("| task | true | " + " | ".join(f"{e} (seed {s})" for e in ESTIMATORS for s in seeds) + " |")
     for name in tasks:
         cells = [
             f"{r['value']:.3f}"
-            for e in ("minde", "ksg-k5")
+            for e in ESTIMATORS
             for s in seeds
             for r in rows
             if r["task"] == name and r["estimator"] == e and r["seed"] == s
