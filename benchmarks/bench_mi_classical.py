@@ -12,12 +12,12 @@ import json
 import os
 import platform
 import statistics
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
+from infomix.core.io import atomic_write_text
 from infomix.mi import (
     GaussianCopulaEstimator,
     GaussianEstimator,
@@ -179,12 +179,8 @@ def kdtree_vs_exact(sizes: list[int], dims: list[int], repeats: int) -> list[dic
 
 
 def write_atomically(path: Path, data: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    with os.fdopen(fd, "w") as handle:
-        json.dump(data, handle, indent=1)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
+    """`data` as JSON (indent 1) at `path`, written atomically and readable by all."""
+    os.chmod(atomic_write_text(path, json.dumps(data, indent=1)), 0o644)
 
 
 def main() -> None:

@@ -16,13 +16,13 @@ import json
 import os
 import platform
 import statistics
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from infomix.core.io import atomic_write_text
 from infomix.mi import GaussianCopulaEstimator, KSGEstimator, task
 from infomix.mi.learned.estimator import LearnedEstimator
 from infomix.mi.learned.metadata import MetaDataConfig, draw_task
@@ -311,12 +311,8 @@ def markdown(data: dict) -> str:
 
 
 def write_atomically(path: Path, data: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    with os.fdopen(fd, "w") as handle:
-        json.dump(data, handle, indent=1)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
+    """`data` as JSON (indent 1) at `path`, written atomically and readable by all."""
+    os.chmod(atomic_write_text(path, json.dumps(data, indent=1)), 0o644)
 
 
 def main() -> None:

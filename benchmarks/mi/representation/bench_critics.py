@@ -11,9 +11,19 @@ results/critics_<data>.json and .png.
 
 from __future__ import annotations
 
-import argparse
-
-from common import Timer, final_summary, group, load, probe_sizes, setup, train_all, write
+from common import (
+    Timer,
+    final_summary,
+    group,
+    load,
+    parse_run_args,
+    print_bounds_and_probes,
+    probe_sizes,
+    run_parser,
+    run_setup,
+    train_all,
+    write,
+)
 
 from infomix.mi.representation.train import InfoMaxConfig
 
@@ -21,17 +31,9 @@ CRITICS = ("bilinear", "separable", "concat")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default="digits", choices=["digits", "fashion-mnist"])
+    parser = run_parser(__doc__, data="digits")
     parser.add_argument("--bounds", nargs="+", default=["nce"], choices=["nce", "nwj"])
-    parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--steps", type=int, default=1500)
-    parser.add_argument("--lr", type=float, default=1e-4)
-    parser.add_argument("--eval-every", type=int, default=500)
-    parser.add_argument("--smoke", action="store_true", help="one seed, 40 steps, small probe")
-    args = parser.parse_args()
-    if args.smoke:
-        args.seeds, args.steps, args.eval_every = 1, 40, 20
+    args = parse_run_args(parser)
     views = load(args.data, args.smoke)
     jobs = [
         ({"bound": b, "critic": c}, InfoMaxConfig(
@@ -60,23 +62,13 @@ def main() -> None:
         + " ".join(args.bounds)
         + f" --steps {args.steps} --lr {args.lr:g}"
         + (" --smoke" if args.smoke else ""),
-        "setup": setup(
-            data=args.data,
-            steps=args.steps,
-            lr=args.lr,
-            batch_size=128,
-            seeds=args.seeds,
-            encoder="mlp [300, 300] -> 100",
-            seconds=round(timer.seconds, 1),
-        ),
+        "setup": run_setup(args, timer.seconds, encoder="mlp [300, 300] -> 100"),
         "summary": summary,
         "outcome": outcome,
     }
     name = f"critics_{args.data}" + ("_smoke" if args.smoke else "")
     write(name, result, records, ["bound", "critic"], f"(a) critic ablation, {args.data}")
-    for key, s in summary.items():
-        print(f"{key:16s} bound {s['test_bound']['mean']:.3f}±{s['test_bound']['sd']:.3f}  "
-              f"probe {s['probe_accuracy']['mean']:.4f}±{s['probe_accuracy']['sd']:.4f}")  # fmt: skip
+    print_bounds_and_probes(summary, 16)
     print("outcome", outcome)
 
 

@@ -12,26 +12,16 @@ probe's test rows at every evaluation. Writes results/invertible_<data>.json and
 
 from __future__ import annotations
 
-import argparse
-
-from common import Timer, final_summary, load, probe_sizes, setup, train_all, write
+from common import Timer, final_summary, load, parse_run_args, probe_sizes, run_parser, run_setup, train_all, write
 
 from infomix.mi.representation.train import InfoMaxConfig
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default="fashion-mnist", choices=["digits", "fashion-mnist"])
-    parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--steps", type=int, default=1500)
-    parser.add_argument("--lr", type=float, default=1e-4)
+    parser = run_parser(__doc__, data="fashion-mnist")
     parser.add_argument("--couplings", type=int, default=8)
-    parser.add_argument("--eval-every", type=int, default=500)
     parser.add_argument("--tag", default="", help="suffix of the result names (e.g. for another learning rate)")
-    parser.add_argument("--smoke", action="store_true", help="one seed, 40 steps, small probe")
-    args = parser.parse_args()
-    if args.smoke:
-        args.seeds, args.steps, args.eval_every = 1, 40, 20
+    args = parse_run_args(parser)
     views = load(args.data, args.smoke)
     flow = {"couplings": args.couplings, "hidden": [256], "init_std": 1e-4}
     jobs = [
@@ -59,15 +49,11 @@ def main() -> None:
         "claim": "(b) an invertible encoder's probe accuracy rises above the pixel baseline (reconstruction < 1e-5)",
         "command": f"python benchmarks/mi/representation/bench_invertible.py --data {args.data} --steps {args.steps}"
         f" --lr {args.lr:g}" + (f" --tag {args.tag}" if args.tag else "") + (" --smoke" if args.smoke else ""),
-        "setup": setup(
-            data=args.data,
-            steps=args.steps,
-            lr=args.lr,
-            batch_size=128,
-            seeds=args.seeds,
+        "setup": run_setup(
+            args,
+            timer.seconds,
             encoder=f"additive coupling flow, {args.couplings} couplings, MLP [256], init std 1e-4",
             critic="bilinear",
-            seconds=round(timer.seconds, 1),
         ),
         "summary": summary,
         "outcome": outcome,

@@ -11,9 +11,19 @@ narrower channels (32, 64) for the CPU. Writes results/matched_bound_<data>.json
 
 from __future__ import annotations
 
-import argparse
-
-from common import Timer, final_summary, group, load, probe_sizes, setup, train_all, write
+from common import (
+    Timer,
+    final_summary,
+    group,
+    load,
+    parse_run_args,
+    print_bounds_and_probes,
+    probe_sizes,
+    run_parser,
+    run_setup,
+    train_all,
+    write,
+)
 
 from infomix.mi.representation.train import InfoMaxConfig
 
@@ -21,17 +31,9 @@ ENCODERS = {"mlp": {}, "conv": {"channels": [32, 64]}}
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default="fashion-mnist", choices=["digits", "fashion-mnist"])
+    parser = run_parser(__doc__, data="fashion-mnist", steps=1000, lr=3e-4, eval_every=250)
     parser.add_argument("--targets", type=float, nargs="+", default=[2.0, 4.0])
-    parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--steps", type=int, default=1000)
-    parser.add_argument("--lr", type=float, default=3e-4)
-    parser.add_argument("--eval-every", type=int, default=250)
-    parser.add_argument("--smoke", action="store_true", help="one seed, 40 steps, small probe")
-    args = parser.parse_args()
-    if args.smoke:
-        args.seeds, args.steps, args.eval_every = 1, 40, 20
+    args = parse_run_args(parser)
     views = load(args.data, args.smoke)
     jobs = [
         ({"target": t, "encoder": e}, InfoMaxConfig(
@@ -61,25 +63,13 @@ def main() -> None:
         "claim": "(c) at a matched bound value, the ConvNet encoder probes better than the MLP",
         "command": f"python benchmarks/mi/representation/bench_matched_bound.py --data {args.data} --steps {args.steps}"
         f" --eval-every {args.eval_every} --lr {args.lr:g}" + (" --smoke" if args.smoke else ""),
-        "setup": setup(
-            data=args.data,
-            steps=args.steps,
-            lr=args.lr,
-            batch_size=128,
-            seeds=args.seeds,
-            targets=args.targets,
-            critic="bilinear",
-            encoders=ENCODERS,
-            seconds=round(timer.seconds, 1),
-        ),
+        "setup": run_setup(args, timer.seconds, targets=args.targets, critic="bilinear", encoders=ENCODERS),
         "summary": summary,
         "outcome": outcome,
     }
     name = f"matched_bound_{args.data}" + ("_smoke" if args.smoke else "")
     write(name, result, records, ["target", "encoder"], f"(c) matched bound |I - t|, {args.data}")
-    for key, s in summary.items():
-        print(f"{key:10s} bound {s['test_bound']['mean']:.3f}±{s['test_bound']['sd']:.3f}  "
-              f"probe {s['probe_accuracy']['mean']:.4f}±{s['probe_accuracy']['sd']:.4f}")  # fmt: skip
+    print_bounds_and_probes(summary, 10)
     print("outcome", outcome)
 
 

@@ -10,9 +10,18 @@ results/triplet_<data>.json and .png.
 
 from __future__ import annotations
 
-import argparse
-
-from common import Timer, final_summary, group, load, probe_sizes, setup, train_all, write
+from common import (
+    Timer,
+    final_summary,
+    group,
+    load,
+    parse_run_args,
+    probe_sizes,
+    run_parser,
+    run_setup,
+    train_all,
+    write,
+)
 
 from infomix.mi.representation.train import InfoMaxConfig
 
@@ -20,16 +29,7 @@ OBJECTIVES = ("nce", "triplet")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default="digits", choices=["digits", "fashion-mnist"])
-    parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--steps", type=int, default=1500)
-    parser.add_argument("--lr", type=float, default=1e-4)
-    parser.add_argument("--eval-every", type=int, default=500)
-    parser.add_argument("--smoke", action="store_true", help="one seed, 40 steps, small probe")
-    args = parser.parse_args()
-    if args.smoke:
-        args.seeds, args.steps, args.eval_every = 1, 40, 20
+    args = parse_run_args(run_parser(__doc__, data="digits"))
     views = load(args.data, args.smoke)
     jobs = [
         ({"objective": o, "critic": "separable"}, InfoMaxConfig(
@@ -52,8 +52,7 @@ def main() -> None:
         "claim": "(metric learning) a triplet hinge loss, not an MI bound, probes comparably to I_NCE",
         "command": f"python benchmarks/mi/representation/bench_triplet.py --data {args.data} --steps {args.steps}"
         f" --lr {args.lr:g}" + (" --smoke" if args.smoke else ""),
-        "setup": setup(data=args.data, steps=args.steps, lr=args.lr, batch_size=128, seeds=args.seeds,
-                       encoder="mlp [300, 300] -> 100", critic="separable", seconds=round(timer.seconds, 1)),
+        "setup": run_setup(args, timer.seconds, encoder="mlp [300, 300] -> 100", critic="separable"),
         "summary": summary,
         "outcome": outcome,
     }  # fmt: skip

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import platform
 import statistics
@@ -20,6 +21,27 @@ from infomix.mi.representation.train import InfoMaxConfig, InfoMaxHistory, train
 from infomix.mi.representation.views import ViewSplit
 
 RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def run_parser(doc: str, *, data: str, steps: int = 1500, lr: float = 1e-4, eval_every: int = 500
+               ) -> argparse.ArgumentParser:  # fmt: skip
+    """A parser with the options every InfoMax benchmark takes; add the benchmark's own, then `parse_run_args`."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--data", default=data, choices=["digits", "fashion-mnist"])
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=steps)
+    parser.add_argument("--lr", type=float, default=lr)
+    parser.add_argument("--eval-every", type=int, default=eval_every)
+    parser.add_argument("--smoke", action="store_true", help="one seed, 40 steps, small probe")
+    return parser
+
+
+def parse_run_args(parser: argparse.ArgumentParser) -> argparse.Namespace:
+    """Parsed options; --smoke means one seed and 40 steps with an evaluation every 20."""
+    args = parser.parse_args()
+    if args.smoke:
+        args.seeds, args.steps, args.eval_every = 1, 40, 20
+    return args
 
 
 def load(data: str, smoke: bool) -> ViewSplit:
@@ -93,6 +115,19 @@ def setup(**extra: Any) -> dict[str, Any]:
         "load_average_at_start": os.getloadavg()[0],
         **extra,
     }
+
+
+def run_setup(args: argparse.Namespace, seconds: float, **extra: Any) -> dict[str, Any]:
+    """`setup` with the run options (data, steps, lr, batch size 128, seeds), `extra`, then the seconds taken."""
+    return setup(data=args.data, steps=args.steps, lr=args.lr, batch_size=128, seeds=args.seeds, **extra,
+                 seconds=round(seconds, 1))  # fmt: skip
+
+
+def print_bounds_and_probes(summary: dict[str, dict[str, Any]], width: int) -> None:
+    """One line per group: mean ± sd of the final test bound and probe accuracy."""
+    for key, s in summary.items():
+        print(f"{key:{width}s} bound {s['test_bound']['mean']:.3f}±{s['test_bound']['sd']:.3f}  "
+              f"probe {s['probe_accuracy']['mean']:.4f}±{s['probe_accuracy']['sd']:.4f}")  # fmt: skip
 
 
 def write(name: str, result: dict[str, Any], records: Sequence[dict[str, Any]], label_keys: Sequence[str],

@@ -85,3 +85,17 @@ class Sampler:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(grid={self.grid!r})"
+
+
+class MultistepSampler(Sampler):
+    """A second-order multistep sampler whose first step is first order, and whose last step is too when
+    `lower_order_final` is set and nfe < 10.
+    """
+
+    def __init__(self, grid: str = "logSNR", lower_order_final: bool = True) -> None:
+        super().__init__(grid)
+        self.lower_order_final = lower_order_final
+
+    def second_order(self, has_previous: bool, i: int, n: int) -> bool:
+        """Whether step i of n uses the second-order update (needs an earlier x̂0 in `has_previous`)."""
+        return has_previous and not (self.lower_order_final and n < 10 and i == n)

@@ -7,10 +7,10 @@ import math
 import torch
 
 from infomix.mi.diffusion.denoisers import CountingDenoiser
-from infomix.mi.diffusion.samplers.base import Grid, Sampler
+from infomix.mi.diffusion.samplers.base import Grid, MultistepSampler
 
 
-class DPMSolverPP2MSampler(Sampler):
+class DPMSolverPP2MSampler(MultistepSampler):
     """x_i = (σ_i/σ_{i−1}) x − α_i(e^{−h_i} − 1)·[(1 + 1/(2r)) m_0 − 1/(2r) m_1], r = h_{i−1}/h_i.
 
     m_0, m_1 are x̂0 at the last two times. The first step is DDIM; with `lower_order_final` (default, as in
@@ -19,15 +19,11 @@ class DPMSolverPP2MSampler(Sampler):
 
     name = "dpm-solver++2m"
 
-    def __init__(self, grid: str = "logSNR", lower_order_final: bool = True) -> None:
-        super().__init__(grid)
-        self.lower_order_final = lower_order_final
-
     def _run(self, model: CountingDenoiser, x: torch.Tensor, grid: Grid) -> torch.Tensor:
         n = grid.steps
         m1, m0 = None, model(x, grid.t(0))
         for i in range(1, n + 1):
-            if m1 is None or (self.lower_order_final and n < 10 and i == n):
+            if not self.second_order(m1 is not None, i, n):
                 x = grid.ddim(x, m0, i)
             else:
                 r = grid.h(i - 1) / grid.h(i)

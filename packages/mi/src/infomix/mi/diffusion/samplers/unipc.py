@@ -7,7 +7,7 @@ import math
 import torch
 
 from infomix.mi.diffusion.denoisers import CountingDenoiser
-from infomix.mi.diffusion.samplers.base import Grid, Sampler
+from infomix.mi.diffusion.samplers.base import Grid, MultistepSampler
 
 
 def unipc_coefficients(h: float, r1: float | None) -> tuple[float, list[float]]:
@@ -30,7 +30,7 @@ def unipc_coefficients(h: float, r1: float | None) -> tuple[float, list[float]]:
     return b_h, [a0, b1 - a0]
 
 
-class UniPCSampler(Sampler):
+class UniPCSampler(MultistepSampler):
     """UniPC-bh2, order 2, with the corrector applied after every step but the last (one call per step).
 
     Each step predicts x_i from x̂0 at the last two times (UniP-2: weight ½ on the scaled difference D1), calls
@@ -41,16 +41,12 @@ class UniPCSampler(Sampler):
 
     name = "unipc-bh2"
 
-    def __init__(self, grid: str = "logSNR", lower_order_final: bool = True) -> None:
-        super().__init__(grid)
-        self.lower_order_final = lower_order_final
-
     def _run(self, model: CountingDenoiser, x: torch.Tensor, grid: Grid) -> torch.Tensor:
         n = grid.steps
         m1, m0 = None, model(x, grid.t(0))
         for i in range(1, n + 1):
             h = grid.h(i)
-            second = m1 is not None and not (self.lower_order_final and n < 10 and i == n)
+            second = self.second_order(m1 is not None, i, n)
             r1 = (grid.lam[i - 2] - grid.lam[i - 1]) / h if second else None
             b_h, rhos = unipc_coefficients(h, r1)
             base = grid.ddim(x, m0, i)
