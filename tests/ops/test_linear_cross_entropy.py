@@ -99,17 +99,18 @@ def test_matches_float64_oracle(n, d, v, dtype, opts):
 
 @pytest.mark.parametrize("opts", [{}, {"bias": True, "softcap": 4.0, "z_loss": 1e-3}], ids=["plain", "all"])
 def test_input_dtype_accumulation_of_the_weight_gradient(opts):
-    # bf16 with dW summed straight into the bf16 gradient over many row blocks (16 rows each here) stays within
-    # bf16 tolerance of the float64 oracle, and differs from the default fp32 accumulation.
+    # bf16 with dW summed straight into the bf16 gradient over many row blocks (16 rows each here, the default) stays
+    # within bf16 tolerance of the float64 oracle, and differs from grad_accumulation="float32".
     opts = dict(opts)
     x, w, b, y = make(150, 24, 1100, torch.bfloat16, seed=13, bias=opts.pop("bias", False))
     inputs = [t.requires_grad_() for t in (x, w, b) if t is not None]
-    got = grads(ops.linear_cross_entropy(x, w, y, bias=b, grad_accumulation="input", **opts), inputs)
-    fp32 = grads(ops.linear_cross_entropy(x, w, y, bias=b, **opts), inputs)
+    got = grads(ops.linear_cross_entropy(x, w, y, bias=b, **opts), inputs)  # the default: grad_accumulation="input"
+    fp32 = grads(ops.linear_cross_entropy(x, w, y, bias=b, grad_accumulation="float32", **opts), inputs)
     want = grads(oracle(x, w, b, y, **opts)[0], inputs)
-    for g_got, g_want in zip(got, want, strict=True):
-        assert g_got.dtype == torch.bfloat16
+    for g_got, g_fp32, g_want in zip(got, fp32, want, strict=True):
+        assert g_got.dtype == g_fp32.dtype == torch.bfloat16
         assert_close(g_got, g_want, torch.bfloat16)
+        assert_close(g_fp32, g_want, torch.bfloat16)
     assert torch.equal(got[0], fp32[0])  # dX never crosses row blocks
     assert not torch.equal(got[1], fp32[1])
 

@@ -188,7 +188,7 @@ def linear_cross_entropy(
     softcap: float | None = None,
     shift: bool | int = False,
     filter_eps: float | str | None = "auto",
-    grad_accumulation: str = "float32",
+    grad_accumulation: str = "input",
     return_lse: bool = False,
 ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     """Cross-entropy of the logits `x @ weight.T + bias` against `target`, without forming the N×V logits.
@@ -213,10 +213,11 @@ def linear_cross_entropy(
       filter_eps. "auto" = `torch.finfo(x.dtype).eps / 64` (well below the working precision, also for
       dW, whose columns collect the dropped mass of many rows); None or 0 disables it. Unlike a
       per-entry threshold this cannot drop the bulk of a flat softmax.
-    * grad_accumulation (bfloat16/float16 on CPU): "float32" sums the weight gradient over row blocks in a
-      float32 V×D buffer (twice the gradient's own size); "input" adds each block's partial product straight
-      into the bfloat16/float16 gradient (one extra rounding per block of rows, ~N/128 of them), so the
-      extra memory is the row block alone. float32/float64 inputs and CUDA always accumulate in float32/float64.
+    * grad_accumulation (bfloat16/float16 on CPU): "input" (default, as Cut Cross-Entropy's default
+      accum_c_fp32=False) adds each row block's weight-gradient product straight into the bfloat16/float16
+      gradient (one rounding per block of rows, ~N/128 of them), so the extra memory is the row block alone;
+      "float32" sums the blocks in a float32 V×D buffer (twice the gradient's own size) and rounds once.
+      float32/float64 inputs and CUDA always accumulate in float32/float64.
     * return_lse: also return LSE_i (float32, shape of the loss rows, 0 where ignored), detached.
 
     Gradients (x, weight, bias): when the loss is reduced and gradients are required, they are formed in
@@ -224,9 +225,11 @@ def linear_cross_entropy(
     pass recomputes the logits block by block. Targets outside [0, V) other than ignore_index, and
     non-finite logits, raise errors.
 
-    Memory (CPU): one row block of logits — float32/float64: 16 MiB but at least 128 rows; bfloat16/float16:
+    Memory (CPU): one row block of logits — float32/float64: 16 MiB but at least 128 rows with gradients,
+    4 MiB without; bfloat16/float16:
     kept in that dtype (the GEMM's rounded output, as the materialised `x @ W.T` has it) with the float32
-    softmax done over 1024-column chunks, 8 MiB but at least 128 rows with gradients, 4 MiB without —
+    softmax done row by row in a float32 scratch row per thread, 8 MiB but at least 128 rows with gradients,
+    4 MiB without —
     plus, for bfloat16/float16 with grad_accumulation="float32", the V×D float32 weight-gradient buffer.
     `INFOMIX_XENT_BLOCK_BYTES` sets the block size exactly; larger blocks run faster with several threads.
     """
