@@ -184,8 +184,9 @@ Result run(const at::Tensor& x_in, const at::Tensor& w_in, const std::optional<a
                                     : at::empty({0}, opts);
   at::Tensor grad_b = o.grad_bias ? at::zeros({V}, opts) : at::empty({0}, opts);
 
-  // Without gradients no GEMM reads the block back, so it stays small (4 MiB); with them, 16 MiB feeds the dW GEMM.
-  const int64_t bn = want_grad ? block_rows(V, sizeof(scalar_t)) : block_rows(V, sizeof(scalar_t), 4LL << 20, 32);
+  // Without gradients the block is 8 MiB (each block reads all of W once, so smaller blocks cost time); with them,
+  // 16 MiB feeds the dW GEMM.
+  const int64_t bn = want_grad ? block_rows(V, sizeof(scalar_t)) : block_rows(V, sizeof(scalar_t), 8LL << 20, 64);
   at::Tensor buf = at::empty({std::min(bn, std::max<int64_t>(n_valid, 1)), V}, opts);
   at::Tensor cap_buf = (o.softcap > 0 && want_grad) ? at::empty_like(buf) : at::Tensor();
   at::Tensor dx_blk = o.grad_input ? at::empty({buf.size(0), D}, opts) : at::Tensor();

@@ -226,7 +226,7 @@ def linear_cross_entropy(
     non-finite logits, raise errors.
 
     Memory (CPU): one row block of logits — float32/float64: 16 MiB but at least 128 rows with gradients,
-    4 MiB without; bfloat16/float16:
+    8 MiB without; bfloat16/float16:
     kept in that dtype (the GEMM's rounded output, as the materialised `x @ W.T` has it) with the float32
     softmax done row by row in a float32 scratch row per thread, 8 MiB but at least 128 rows with gradients,
     4 MiB without —
