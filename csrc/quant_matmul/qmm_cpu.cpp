@@ -38,10 +38,10 @@ void dequant_rows_scalar(const Problem& p, int64_t n0, int64_t n1, float* out) {
           }
         }
         for (int64_t k = k0 + 16 * nb; k < k0 + gs; ++k) {
-          w[k] = static_cast<float>((q[k >> 1] >> ((k & 1) * 4)) & 15) * s + o;
+          w[k] = code_at<4>(q, k) * s + o;
         }
       } else {
-        for (int64_t k = k0; k < k0 + gs; ++k) w[k] = static_cast<float>(q[k]) * s + o;
+        for (int64_t k = k0; k < k0 + gs; ++k) w[k] = code_at<8>(q, k) * s + o;
       }
     }
   }

@@ -37,15 +37,6 @@ inline float bf16_to_float(uint16_t h) {
   return f;
 }
 
-template <int BITS>
-inline float code_at(const uint8_t* q, int64_t k) {
-  if constexpr (BITS == 4) {
-    return static_cast<float>((q[k >> 1] >> ((k & 1) * 4)) & 15);
-  } else {
-    return static_cast<float>(q[k]);
-  }
-}
-
 // One block for MC rows into accumulator slot `slot` (a compile-time constant once inlined and unrolled).
 template <int BITS, int MC, int NA>
 inline __attribute__((always_inline)) void dot_step(const uint8_t* block, const uint16_t* xk, int64_t K,

@@ -64,6 +64,16 @@ static inline int64_t full_blocks(int64_t group_size) { return group_size / 16; 
 constexpr int64_t kGroupedMaxRows = 2;
 namespace {  // internal linkage: each kernel translation unit gets its own copy
 
+// The code of element k of a packed weight row as a float (4-bit: element 2i in the low nibble of byte i).
+template <int BITS>
+inline float code_at(const uint8_t* q, int64_t k) {
+  if constexpr (BITS == 4) {
+    return static_cast<float>((q[k >> 1] >> ((k & 1) * 4)) & 15);
+  } else {
+    return static_cast<float>(q[k]);
+  }
+}
+
 // pass(std::integral_constant<int, MC>, m0) over the M activation rows in passes of up to 8 rows (MC = rows in the
 // pass, a compile-time constant for the kernels' register arrays).
 template <typename F>

@@ -28,15 +28,6 @@ QMM_INLINE void unpack_block(const uint8_t* block, V scale, V offset, V& w0, V& 
   w1 = S::fmadd(c1, scale, offset);
 }
 
-template <int BITS>
-QMM_INLINE float code_at(const uint8_t* q, int64_t k) {
-  if constexpr (BITS == 4) {
-    return static_cast<float>((q[k >> 1] >> ((k & 1) * 4)) & 15);
-  } else {
-    return static_cast<float>(q[k]);
-  }
-}
-
 // Weight row n's codes, scales and offsets (null when symmetric), and activation row m0.
 struct RowOperands {
   const uint8_t* q;
