@@ -3,10 +3,10 @@
 Run: python benchmarks/mi/bench_learned.py [--smoke] [--checkpoint PATH]. Writes
 benchmarks/results/mi_learned.json (atomically) and benchmarks/mi/learned_vs_true.png (when matplotlib is
 installed). Grid: every named continuous task with d_x, d_y <= 5 (the learned estimator's trained bounds)
-x n in {100, 500, 1000, 5000} x 3 seeds; each dataset is drawn once and shared by all estimators. The
-learned estimator's held-out families (additive-uniform; the spiral transform) and the Student-t tasks
-are also summarised separately, and a second grid draws random distributions of the meta-training
-families (in-family) and of the held-out ones from the meta-data generator itself.
+x n in {100, 500, 1000, 5000} x 10 seeds; each dataset is drawn once and shared by all estimators. The
+learned estimator's held-out family and transforms (additive-uniform; the spiral and coupling transforms)
+and the Student-t tasks are also summarised separately, and a second grid draws random distributions of
+the meta-training families (in-family) and of the held-out ones from the meta-data generator itself.
 """
 
 from __future__ import annotations
@@ -56,12 +56,14 @@ TASKS = [
     "5v5-uniform-margins-2pair",
     "3v3-spiral-2pair",
     "5v5-spiral-2pair",
+    "3v3-coupling-2pair",
+    "5v5-coupling-2pair",
 ]
 HERE = Path(__file__).resolve().parent
 
 
 def family(name: str) -> str:
-    for key in ("spiral", "additive", "student"):
+    for key in ("spiral", "coupling", "additive", "student"):
         if key in name:
             return key
     return "gaussian-copula"
@@ -69,7 +71,7 @@ def family(name: str) -> str:
 
 def held_out(name: str) -> bool:
     """Families and transforms the shipped checkpoint never saw in meta-training."""
-    return "spiral" in name or "additive" in name
+    return "spiral" in name or "coupling" in name or "additive" in name
 
 
 def estimators(n: int, dims: int, resamples: int, threads: int) -> dict[str, object]:
@@ -137,18 +139,19 @@ def named_grid(tasks: list[str], sizes: list[int], seeds: list[int], resamples: 
 
 
 def meta_grid(draws: int, sizes: list[int], threads: int) -> list[dict]:
-    """Random distributions from the meta-data generator: training families, the held-out family, spiral."""
+    """Random distributions from the meta-data generator: training families, the held-out family and transforms."""
     rows = []
     config = MetaDataConfig()
     groups = {
         "in-family": {},
         "held-out additive-uniform": {"family": "additive-uniform", "transform": "identity"},
         "held-out spiral": {"transform": "spiral"},
+        "held-out coupling": {"transform": "coupling"},
     }
     for label, kwargs in groups.items():
         for i in range(draws):
             rng = np.random.default_rng([77, i, len(label)])
-            dx, dy = (int(v) for v in rng.integers(2 if "spiral" in label else 1, 6, size=2))
+            dx, dy = (int(v) for v in rng.integers(2 if "spiral" in label or "coupling" in label else 1, 6, size=2))
             for n in sizes:
                 drawn = draw_task(np.random.default_rng([77, i, len(label)]), n, dx, dy, config, **kwargs)
                 for est_name, est in estimators(n, dx + dy, 0, threads).items():
@@ -226,6 +229,9 @@ def targets(summary_rows: list[dict], best: dict[int, str]) -> dict:
         }
     cover = [s for s in summary_rows if s["grid"] == "named" and s["group"] == "all" and s["estimator"] == "learned"]
     out["learned_coverage_by_n"] = {s["n"]: s["coverage_90"] for s in cover}
+    for group in ("in-family", "held-out"):
+        rows = [s for s in summary_rows if (s["grid"], s["group"], s["estimator"]) == ("named", group, "learned")]
+        out[f"learned_coverage_by_n_{group}"] = {s["n"]: s["coverage_90"] for s in rows}
     return out
 
 
@@ -265,7 +271,13 @@ def plot(rows: list[dict], best: dict[int, str], path: Path) -> str | None:
         for j, est in enumerate(columns):
             est = est or best[n]
             ax = axes[i][j]
-            for fam, colour in (("gaussian-copula", "C0"), ("student", "C1"), ("spiral", "C3"), ("additive", "C2")):
+            for fam, colour in (
+                ("gaussian-copula", "C0"),
+                ("student", "C1"),
+                ("spiral", "C3"),
+                ("coupling", "C4"),
+                ("additive", "C2"),
+            ):
                 pts = [r for r in named if r["n"] == n and r["estimator"] == est and r["family"] == fam]
                 ax.scatter([r["true"] for r in pts], [r["value"] for r in pts], s=12, c=colour, label=fam, alpha=0.7)
             top = max(r["true"] for r in named) * 1.1
@@ -286,8 +298,8 @@ def markdown(data: dict) -> str:
     summ = data["summary"]
     lines = []
     for grid, groups in (
-        ("named", ["all", "in-family", "held-out", "gaussian-copula", "student", "spiral", "additive"]),
-        ("meta", ["in-family", "held-out additive-uniform", "held-out spiral"]),
+        ("named", ["all", "in-family", "held-out", "gaussian-copula", "student", "spiral", "coupling", "additive"]),
+        ("meta", ["in-family", "held-out additive-uniform", "held-out spiral", "held-out coupling"]),
     ):
         lines += [
             f"\n**{grid} grid**\n",
@@ -364,7 +376,7 @@ def main() -> None:
         tasks, sizes, seeds, resamples, draws, meta_sizes, repeats = (
             TASKS,
             [100, 500, 1000, 5000],
-            [0, 1, 2],
+            list(range(10)),
             20,
             12,
             [500, 5000],

@@ -4,7 +4,7 @@ Run: python benchmarks/mi/record_training.py --run RUN_DIR [--ship]. RUN_DIR is 
 `infomix mi train-learned`. Writes benchmarks/results/mi_learned_training.json (configs, data hash, steps,
 wall time, loss curve, validation curve, calibration) and benchmarks/mi/learned_training.png (when matplotlib
 is installed); --ship copies RUN/estimator.pt and RUN/config.json into the package as
-infomix/mi/learned/checkpoints/learned-v1.{pt,json}.
+infomix/mi/learned/checkpoints/<name>.{pt,json} (--name, default learned-v2).
 """
 
 from __future__ import annotations
@@ -65,6 +65,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run", type=Path, required=True)
     parser.add_argument("--ship", action="store_true")
+    parser.add_argument("--name", default="learned-v2", help="file stem of the shipped checkpoint")
     args = parser.parse_args()
     record = json.loads((args.run / "training.json").read_text())
     payload = torch.load(args.run / "estimator.pt", map_location="cpu", weights_only=True)
@@ -75,8 +76,8 @@ def main() -> None:
     atomic_write_json(HERE.parent / "results" / "mi_learned_training.json", record)
     if args.ship:
         PACKAGE.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(args.run / "estimator.pt", PACKAGE / "learned-v1.pt")
-        shutil.copyfile(args.run / "config.json", PACKAGE / "learned-v1.json")
+        shutil.copyfile(args.run / "estimator.pt", PACKAGE / f"{args.name}.pt")
+        shutil.copyfile(args.run / "config.json", PACKAGE / f"{args.name}.json")
     print(
         json.dumps(
             {k: record[k] for k in ("steps", "train_seconds", "best_step", "best_val_loss", "calibration")}, indent=1

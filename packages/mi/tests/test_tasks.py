@@ -7,7 +7,7 @@ import pytest
 from scipy import stats
 
 from infomix.mi import NAMED_TASKS, GaussianTask, StudentTask, TransformedTask, task
-from infomix.mi.tasks import TRANSFORMS, spiral
+from infomix.mi.tasks import TRANSFORMS, coupling, spiral, uncoupling
 
 
 def test_mutual_information_formula_and_sample_correlation():
@@ -81,7 +81,7 @@ def test_discrete_and_label_tasks_match_monte_carlo():
     assert d.mutual_information == pytest.approx(math.log(2) - h(0.1), rel=1e-12)
 
 
-@pytest.mark.parametrize("name", [n for n in TRANSFORMS if n not in ("identity", "spiral")])
+@pytest.mark.parametrize("name", [n for n in TRANSFORMS if n not in ("identity", "spiral", "coupling")])
 def test_coordinatewise_transforms_are_strictly_increasing(name):
     grid = np.linspace(-6, 6, 20001)[:, None]
     assert np.all(np.diff(TRANSFORMS[name](grid)[:, 0]) > 0)
@@ -93,6 +93,17 @@ def test_spiral_keeps_norms_and_is_inverted_by_rotating_back():
     np.testing.assert_allclose(np.linalg.norm(w, axis=1), np.linalg.norm(z, axis=1), rtol=1e-12)
     np.testing.assert_allclose(spiral(w, speed=-0.7), z, atol=1e-10)
     assert np.abs(w - z).max() > 1.0
+
+
+def test_coupling_is_inverted_layer_by_layer_and_changes_the_ranks():
+    z = np.random.default_rng(4).standard_normal((500, 3))
+    u = coupling(z)
+    np.testing.assert_allclose(uncoupling(u), z, atol=1e-12)
+    np.testing.assert_array_equal(u[:, 2], z[:, 2])
+    order_changed = np.argsort(u[:, 1]) != np.argsort(z[:, 1])
+    assert order_changed.mean() > 0.5  # not a coordinatewise increasing map: ranks move
+    with pytest.raises(ValueError, match="at least 2 dimensions"):
+        coupling(z[:, :1])
 
 
 @pytest.mark.parametrize("name", NAMED_TASKS)

@@ -38,7 +38,7 @@ def test_batches_hold_normal_scores_within_the_bounds():
 @pytest.mark.parametrize("family", ["normal-pairs", "normal-dense", "normal-random"])
 def test_gaussian_families_true_mi_agrees_with_a_large_sample(family):
     rng = np.random.default_rng(11)
-    drawn = draw_task(rng, 20000, 3, 2, MetaDataConfig(), family=family)
+    drawn = draw_task(rng, 20000, 3, 2, MetaDataConfig(), family=family, transform="identity")
     est = GaussianCopulaEstimator(n_bootstrap=0).estimate(drawn.x, drawn.y).value
     assert est == pytest.approx(drawn.mutual_information, abs=0.03 + 0.02 * drawn.mutual_information)
 
@@ -54,3 +54,29 @@ def test_generator_hash_depends_on_the_config():
     assert generator_hash(MetaDataConfig()) == generator_hash(MetaDataConfig())
     assert generator_hash(MetaDataConfig()) != generator_hash(MetaDataConfig(max_mi=4.0))
     assert len(generator_hash(MetaDataConfig())) == 64
+
+
+def test_student_scale_family_is_uncorrelated_yet_dependent():
+    rng = np.random.default_rng(5)
+    drawn = draw_task(rng, 20000, 2, 2, MetaDataConfig(), family="student-scale", transform="identity")
+    from infomix.mi.learned.features import normal_scores
+
+    z = np.c_[normal_scores(drawn.x), normal_scores(drawn.y)]
+    off_diagonal = np.corrcoef(z, rowvar=False)[:2, 2:]
+    assert np.abs(off_diagonal).max() < 0.05  # no linear dependence between x and y ...
+    assert drawn.mutual_information > 0.01  # ... but the shared scale carries information
+    est = KSGEstimator(k=5, n_resamples=0).estimate(drawn.x[:5000], drawn.y[:5000]).value
+    assert est > 0.5 * drawn.mutual_information
+
+
+@pytest.mark.parametrize("transform", ["spiral", "coupling"])
+def test_mixing_transforms_keep_the_true_mi_and_move_the_ranks(transform):
+    plain = draw_task(
+        np.random.default_rng(8), 3000, 3, 3, MetaDataConfig(), family="normal-pairs", transform="identity"
+    )
+    mixed = draw_task(
+        np.random.default_rng(8), 3000, 3, 3, MetaDataConfig(), family="normal-pairs", transform=transform
+    )
+    assert mixed.mutual_information == plain.mutual_information
+    assert mixed.transform == transform
+    assert not np.allclose(np.argsort(mixed.x[:, 0]), np.argsort(plain.x[:, 0]))

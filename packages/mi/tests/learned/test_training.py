@@ -1,5 +1,6 @@
 """Meta-training: schedule, resume equals an uninterrupted run, export round trip, the train-learned command."""
 
+import itertools
 import json
 
 import numpy as np
@@ -8,7 +9,7 @@ import torch
 from click.testing import CliRunner
 
 from infomix.core.threads import torch_threads
-from infomix.mi.learned.calibration import conformal_scale
+from infomix.mi.learned.calibration import calibrate, conformal_scale, scale_for
 from infomix.mi.learned.estimator import LearnedEstimator, load_network
 from infomix.mi.learned.metadata import MetaDataConfig
 from infomix.mi.learned.model import ModelConfig
@@ -117,3 +118,44 @@ def test_train_learned_command_resumes_and_writes_a_loadable_estimator(tmp_path)
     assert result.lower <= result.value <= result.upper
     bad = runner.invoke(train_learned_command, ["--out", str(out), "--config", str(config)])
     assert bad.exit_code != 0 and "cannot change a run being resumed" in bad.output
+
+
+def test_scale_for_picks_the_bin_of_n_and_falls_back_to_the_pooled_scale():
+    record = {
+        "scale": 1.3,
+        "per_bin": True,
+        "by_n": [{"min_n": 100, "max_n": 500, "scale": 2.0}, {"min_n": 500, "max_n": 5001, "scale": 0.9}],
+    }
+    assert scale_for(record, 100) == 2.0 and scale_for(record, 499) == 2.0
+    assert scale_for(record, 500) == 0.9 and scale_for(record, 5000) == 0.9
+    assert scale_for({**record, "per_bin": False}, 100) == 1.3  # older records: diagnostic bins only
+    assert scale_for(None, 100) == 1.0
+
+
+def test_calibration_bins_cover_the_trained_range_with_their_own_draws():
+    with torch_threads(1):
+        trainer = Trainer(TINY)
+        record = calibrate(trainer.ema, TINY.data, seed=0, batches=2)
+    bins = record["by_n"]
+    assert bins[0]["min_n"] == TINY.data.min_n and bins[-1]["max_n"] == TINY.data.max_n + 1
+    assert all(a["max_n"] == b["min_n"] for a, b in itertools.pairwise(bins))
+    assert all(b["tasks"] >= 2 * 8 and b["scale"] > 0 for b in bins)  # batches of at least 8 draws
+    assert record["tasks"] == sum(b["tasks"] for b in bins)
+
+
+def test_init_starts_from_an_estimator_checkpoint_and_records_it(tmp_path):
+    with torch_threads(1):
+        first = Trainer(TINY)
+        first.run(steps=2, progress=False)
+        first.export(tmp_path / "first.pt")
+        second = Trainer(TrainConfig.from_dict({**TINY.to_dict(), "init": str(tmp_path / "first.pt"), "seed": 5}))
+    exported = torch.load(tmp_path / "first.pt", weights_only=True)["state_dict"]
+    for k, v in second.model.state_dict().items():
+        torch.testing.assert_close(v.float(), exported[k])
+    assert second.init_record["data_hash"] == first.data_hash and second.init_record["trained_steps"] == 2
+    wider = {**TINY.to_dict(), "init": str(tmp_path / "first.pt")}
+    wider["model"] = {**wider["model"], "width": 32}
+    with pytest.raises(ValueError, match="model config"):
+        Trainer(TrainConfig.from_dict(wider))
+    with pytest.raises(FileNotFoundError, match="init checkpoint"):
+        Trainer(TrainConfig.from_dict({**TINY.to_dict(), "init": str(tmp_path / "missing.pt")}))

@@ -184,6 +184,26 @@ def spiral(t: np.ndarray, speed: float = 1.0) -> np.ndarray:
     return out
 
 
+def coupling(t: np.ndarray, strength: float = 1.5, frequency: float = 2.0) -> np.ndarray:
+    """Two additive-coupling layers on the first two coordinates: u₁ = t₁ + a·sin(b·t₀), then
+    u₀ = t₀ + a·sin(b·u₁). Triangular, so inverted layer by layer (`uncoupling`); non-monotone in each
+    coordinate, so, unlike the coordinatewise maps, it changes the ranks."""
+    if t.shape[1] < 2:
+        raise ValueError(f"the coupling needs at least 2 dimensions, got {t.shape[1]}")
+    out = t.copy()
+    out[:, 1] = t[:, 1] + strength * np.sin(frequency * t[:, 0])
+    out[:, 0] = t[:, 0] + strength * np.sin(frequency * out[:, 1])
+    return out
+
+
+def uncoupling(u: np.ndarray, strength: float = 1.5, frequency: float = 2.0) -> np.ndarray:
+    """The inverse of `coupling` with the same constants."""
+    out = u.copy()
+    out[:, 0] = u[:, 0] - strength * np.sin(frequency * u[:, 1])
+    out[:, 1] = u[:, 1] - strength * np.sin(frequency * out[:, 0])
+    return out
+
+
 TRANSFORMS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "identity": lambda t: t,
     "half-cube": half_cube,
@@ -191,6 +211,7 @@ TRANSFORMS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "normal-cdf": ndtr,
     "wiggly": wiggly,
     "spiral": spiral,
+    "coupling": coupling,
 }
 
 
@@ -198,7 +219,8 @@ class TransformedTask:
     """A task with injective smooth maps applied to x and to y separately: the MI is the base task's.
 
     `base` is a task or a task name; maps are named in TRANSFORMS (half-cube, asinh, normal-cdf,
-    wiggly: coordinatewise increasing; spiral: a norm-keeping rotation in the first two coordinates).
+    wiggly: coordinatewise increasing; spiral: a norm-keeping rotation in the first two coordinates;
+    coupling: two additive-coupling layers on the first two coordinates).
     """
 
     def __init__(
@@ -320,6 +342,8 @@ NAMED_TASKS: dict[str, Callable[[], Any]] = {
     "5v5-uniform-margins-2pair": lambda: TransformedTask(_pairs(5), "normal-cdf"),
     "3v3-spiral-2pair": lambda: TransformedTask(_pairs(3), "spiral"),
     "5v5-spiral-2pair": lambda: TransformedTask(_pairs(5), "spiral"),
+    "3v3-coupling-2pair": lambda: TransformedTask(_pairs(3), "coupling"),
+    "5v5-coupling-2pair": lambda: TransformedTask(_pairs(5), "coupling"),
     "discrete-binary-symmetric-0.1": lambda: DiscreteTask(((0.45, 0.05), (0.05, 0.45))),
     "discrete-4x3-random": lambda: DiscreteTask(np.random.default_rng(4).dirichlet(np.ones(12)).reshape(4, 3)),
     "label3-gaussian": lambda: LabelGaussianTask((-1.0, 0.0, 1.5), 1.0),

@@ -19,6 +19,7 @@ from infomix.core.hookspecs import hookimpl
 @click.option("--threads", type=int, default=None, help="torch intra-op threads (overrides the config).")
 @click.option("--max-minutes", type=float, default=None, help="Stop (with a checkpoint) after this wall time.")
 @click.option("--resume/--no-resume", default=True, help="Continue from RUN/checkpoint.pt when it exists.")
+@click.option("--init", "init", type=click.Path(dir_okay=False, exists=True), help="Start from this estimator.pt.")
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: when stderr is a terminal).")
 def train_learned_command(
     out_dir: str,
@@ -28,6 +29,7 @@ def train_learned_command(
     threads: int | None,
     max_minutes: float | None,
     resume: bool,
+    init: str | None,
     progress: bool | None,
 ) -> None:
     """Meta-train the learned MI estimator into OUT: checkpoint.pt (to resume), estimator.pt (to ship),
@@ -40,12 +42,12 @@ def train_learned_command(
     out = Path(out_dir)
     checkpoint = out / "checkpoint.pt"
     overrides: dict[str, Any] = {
-        k: v for k, v in (("steps", steps), ("seed", seed), ("threads", threads)) if v is not None
+        k: v for k, v in (("steps", steps), ("seed", seed), ("threads", threads), ("init", init)) if v is not None
     }
     if resume and checkpoint.exists():
-        if config_file or seed is not None:
+        if config_file or seed is not None or init is not None:
             raise click.UsageError(
-                "--config and --seed cannot change a run being resumed; use --no-resume or a new --out"
+                "--config, --seed and --init cannot change a run being resumed; use --no-resume or a new --out"
             )
         trainer = Trainer.load(checkpoint)
         if overrides:
@@ -99,9 +101,9 @@ def _calibrate(path: Path, batches: int) -> dict:
 
 @click.command("calibrate-learned")
 @click.argument("checkpoint", type=click.Path(dir_okay=False, exists=True))
-@click.option("--batches", type=int, default=96, show_default=True, help="Fresh meta-training batches to use.")
+@click.option("--batches", type=int, default=40, show_default=True, help="Fresh meta-training batches per n bin.")
 def calibrate_learned_command(checkpoint: str, batches: int) -> None:
-    """Refit the split-conformal scale of the learned estimator's 90% interval in CHECKPOINT (in place)."""
+    """Refit the split-conformal scales (one per n bin) of the learned estimator's 90% interval in CHECKPOINT."""
     record = _calibrate(Path(checkpoint), batches)
     click.echo(json.dumps(record))
 

@@ -13,7 +13,7 @@ from infomix.core.hookspecs import hookimpl
 from infomix.mi.estimate import Estimate
 from infomix.mi.samples import paired, require_varying
 
-SHIPPED_CHECKPOINT = "learned-v1.pt"  # beside it: learned-v1.json, the training config and data hash
+SHIPPED_CHECKPOINT = "learned-v2.pt"  # beside it: learned-v2.json, the training config and data hash
 ESTIMATOR_FORMAT = "infomix-mi-learned-estimator/1"
 
 
@@ -85,6 +85,10 @@ class LearnedEstimator:
 
     def quantiles(self, x: Any, y: Any) -> np.ndarray:
         """The network's raw quantiles (nats) of I(x; y), one per level of the checkpoint, increasing."""
+        return self._predict(x, y)[0]
+
+    def _predict(self, x: Any, y: Any) -> tuple[np.ndarray, float]:
+        """The raw quantiles and the Gaussian-copula MI of the sample's normal scores."""
         import torch
 
         from infomix.core.threads import torch_threads
@@ -98,22 +102,27 @@ class LearnedEstimator:
         zy = torch.from_numpy(normal_scores(ym))[None]
         threads = self.threads or torch.get_num_threads()
         with torch.no_grad(), torch_threads(threads):
-            out = self.network(zx, zy, gaussian_mi_of_scores(zx, zy))[0]
-        return out.double().numpy()
+            copula = gaussian_mi_of_scores(zx, zy)
+            out = self.network(zx, zy, copula)[0]
+        return out.double().numpy(), float(copula[0])
 
     def estimate(self, x: Any, y: Any) -> Estimate:
-        q = self.quantiles(x, y)
+        from infomix.mi.learned.calibration import scale_for
+
+        n = paired(x, y)[0].shape[0]
+        q, copula = self._predict(x, y)
         levels = list(self.network.config.quantiles)
         median = float(q[levels.index(0.5)])
         lo, hi = float(q[levels.index(0.05)]), float(q[levels.index(0.95)])
-        calibration = self.meta.get("calibration")
-        scale = float(calibration["scale"]) if self.calibrated and calibration else 1.0
+        scale = scale_for(self.meta.get("calibration"), n) if self.calibrated else 1.0
         lower, upper = median - scale * (median - lo), median + scale * (hi - median)
         value = max(median, 0.0)
         info = {
             "interval": "learned 0.05-0.95 quantiles" + (", conformal-calibrated" if scale != 1.0 else ""),
             "confidence": 0.9,
             "quantiles": {str(t): float(v) for t, v in zip(levels, q, strict=True)},
+            "copula_mi": copula,
+            "interval_scale": scale,
             "checkpoint": Path(self.path).name,
             "data_hash": self.meta.get("data_hash"),
         }

@@ -40,7 +40,8 @@ class TrainConfig:
     eval_batches: int = 16
     checkpoint_every: int = 100
     threads: int = 2
-    calibration_batches: int = 96  # fresh meta-training batches for the conformal interval scale
+    calibration_batches: int = 40  # fresh meta-training batches per n bin for the conformal interval scales
+    init: str | None = None  # an estimator checkpoint to start from (fine-tuning on a changed meta-distribution)
 
     def to_dict(self) -> dict:
         out = asdict(self)
@@ -89,6 +90,28 @@ class Trainer:
         self.history: dict[str, list] = {"step": [], "loss": [], "val_step": [], "val_loss": [], "val_mae": []}
         self.best: dict[str, Any] = {"val_loss": math.inf, "step": -1, "state": None}
         self.data_hash = generator_hash(config.data)
+        self.init_record: dict[str, Any] | None = None
+        if config.init is not None:
+            self.init_record = self._start_from(config.init)
+
+    def _start_from(self, path: str) -> dict[str, Any]:
+        """Load an estimator checkpoint's weights into the network and its EMA copy; return what it was."""
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"init checkpoint {path} does not exist")
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+        if payload.get("model_config") != self.config.model.to_dict():
+            raise ValueError(
+                f"init checkpoint {path} has model config {payload.get('model_config')}, "
+                f"but this run's is {self.config.model.to_dict()}"
+            )
+        self.model.load_state_dict(payload["state_dict"])
+        self.ema.load_state_dict(payload["state_dict"])
+        return {
+            "checkpoint": Path(path).name,
+            "data_hash": payload.get("data_hash"),
+            "trained_steps": payload.get("trained_steps"),
+            "train_seconds": payload.get("train_seconds"),
+        }
 
     # -- one step ---------------------------------------------------------------------------------------
     def train_step(self) -> float:
@@ -172,6 +195,7 @@ class Trainer:
             "step": self.best["step"] if use_best and self.best["state"] is not None else self.step,
             "trained_steps": self.step,
             "train_seconds": self.seconds,
+            "init": self.init_record,
             "state_dict": {k: v.detach().clone().float() for k, v in weights.items()},
             **(extra or {}),
         }
