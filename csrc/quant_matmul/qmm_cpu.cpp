@@ -100,7 +100,7 @@ Isa kernel_isa() {
 enum class Order {
   kNatural,
   kPairs,   // 4-bit codes: each full `width`-element block of a group as its even elements, then its odd elements
-  kPlanes,  // 4-bit codes, group size a multiple of kPlaneChunk: nibble-plane order of rows_avx512_planes
+  kPlanes,  // nibble-plane order of rows_avx512_planes
 };
 
 // One row of x (K elements of type T, read as float) into dst in `order`.
@@ -172,8 +172,10 @@ at::Tensor quant_matmul_cpu(const at::Tensor& x, const at::Tensor& qdata, const 
   // bfloat16 x on an AVX-512 BF16 CPU: codes meet x in vdpbf16ps (x_bf16 is exact: x was bfloat16).
   // A single row runs faster through the float32 kernels.
   const bool bf16 = decode && M >= 2 && isa == Isa::kAvx512 && out_type == at::kBFloat16 && bf16_kernel_allowed();
-  // 4-bit codes in groups of whole 128-element chunks take the nibble-plane AVX-512 kernel (except for bf16 above).
-  const bool planes = decode && !bf16 && bits == 4 && isa == Isa::kAvx512 && shape.group_size % kPlaneChunk == 0;
+  // 4-bit codes in groups of 64 or of whole 128-element chunks take the nibble-plane AVX-512 kernel (except for bf16
+  // above).
+  const bool planes = decode && !bf16 && bits == 4 && isa == Isa::kAvx512 && K % kPlaneChunk == 0 &&
+                      (shape.group_size % kPlaneChunk == 0 || shape.group_size == kPlaneChunk / 2);
   const int64_t block = isa == Isa::kAvx512 ? 32 : 16;
   const Order order =
       planes ? Order::kPlanes : (bits == 4 && shape.group_size >= block ? Order::kPairs : Order::kNatural);

@@ -44,7 +44,8 @@ struct Problem {
 void rows_scalar(const Problem& p, int64_t n0, int64_t n1);
 void rows_avx2(const Problem& p, int64_t n0, int64_t n1);
 void rows_avx512(const Problem& p, int64_t n0, int64_t n1);
-// 4-bit codes whose group size is a multiple of kPlaneChunk, with x in "nibble-plane" order instead: every
+// 4-bit codes whose group size is 64 or a multiple of kPlaneChunk (in_features a multiple of kPlaneChunk), with x in
+// "nibble-plane" order instead: every
 // kPlaneChunk-element chunk of a row of x holds x[8d + j] at position 16j + d (d < 16, j < 8), so that nibble j of the
 // chunk's 16 little-endian code dwords (bytes 4d..4d+3 hold elements 8d..8d+7) meets 16 consecutive activations.
 void rows_avx512_planes(const Problem& p, int64_t n0, int64_t n1);
