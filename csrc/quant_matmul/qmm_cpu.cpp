@@ -96,29 +96,64 @@ Isa kernel_isa() {
   return best;
 }
 
-// x [M, K] float32 in the element order the kernels expect (qmm_kernels.h): for 4-bit codes each full
-// `width`-element block of a group becomes its even elements followed by its odd elements.
-at::Tensor permute_activations(const at::Tensor& x, int64_t bits, int64_t group_size, int64_t width) {
-  if (bits != 4 || group_size < width) return x;
-  at::Tensor out = at::empty_like(x);
-  const int64_t M = x.size(0), K = x.size(1), nb = group_size / width, half = width / 2;
-  const float* src = x.data_ptr<float>();
-  float* dst = out.data_ptr<float>();
-  for (int64_t m = 0; m < M; ++m) {
-    const float* xs = src + m * K;
-    float* xd = dst + m * K;
+// The element order of x that a kernel expects (qmm_kernels.h).
+enum class Order {
+  kNatural,
+  kPairs,   // 4-bit codes: each full `width`-element block of a group as its even elements, then its odd elements
+  kPlanes,  // nibble-plane order of rows_avx512_planes
+};
+
+// One row of x (K elements of type T, read as float) into dst in `order`.
+template <typename T>
+void arrange_row(const T* src, float* dst, int64_t K, int64_t group_size, Order order, int64_t width) {
+  if (order == Order::kNatural) {
+    for (int64_t k = 0; k < K; ++k) dst[k] = static_cast<float>(src[k]);
+  } else if (order == Order::kPlanes) {
+    for (int64_t k0 = 0; k0 < K; k0 += kPlaneChunk) {
+      for (int64_t d = 0; d < 16; ++d) {
+        for (int64_t j = 0; j < 8; ++j) dst[k0 + 16 * j + d] = static_cast<float>(src[k0 + 8 * d + j]);
+      }
+    }
+  } else {
+    const int64_t nb = group_size / width, half = width / 2;
     for (int64_t k0 = 0; k0 < K; k0 += group_size) {
       for (int64_t b = 0; b < nb; ++b) {
         const int64_t k = k0 + width * b;
         for (int64_t i = 0; i < half; ++i) {
-          xd[k + i] = xs[k + 2 * i];
-          xd[k + half + i] = xs[k + 2 * i + 1];
+          dst[k + i] = static_cast<float>(src[k + 2 * i]);
+          dst[k + half + i] = static_cast<float>(src[k + 2 * i + 1]);
         }
       }
-      std::memcpy(xd + k0 + width * nb, xs + k0 + width * nb, sizeof(float) * (group_size - width * nb));
+      for (int64_t k = k0 + width * nb; k < k0 + group_size; ++k) dst[k] = static_cast<float>(src[k]);
+    }
+  }
+}
+
+// x [M, K] (contiguous) as float32 in `order`, converted and reordered in one pass (x itself when nothing changes).
+at::Tensor arrange_activations(const at::Tensor& x, int64_t group_size, Order order, int64_t width) {
+  if (order == Order::kNatural && x.scalar_type() == at::kFloat) return x;
+  const at::Tensor src = x.scalar_type() == at::kHalf ? x.to(at::kFloat) : x;
+  at::Tensor out = at::empty(x.sizes(), x.options().dtype(at::kFloat));
+  const int64_t M = x.size(0), K = x.size(1);
+  float* dst = out.data_ptr<float>();
+  for (int64_t m = 0; m < M; ++m) {
+    if (src.scalar_type() == at::kBFloat16) {
+      arrange_row(src.data_ptr<at::BFloat16>() + m * K, dst + m * K, K, group_size, order, width);
+    } else {
+      arrange_row(src.data_ptr<float>() + m * K, dst + m * K, K, group_size, order, width);
     }
   }
   return out;
+}
+
+// out[:, n0:n1] = y[:, n0:n1] + bias[n0:n1] in out's dtype (y and out [M, N]; out may be y; bias float32 or null).
+template <typename T>
+void finish_columns(const float* y, T* out, const float* bias, int64_t M, int64_t N, int64_t n0, int64_t n1) {
+  for (int64_t m = 0; m < M; ++m) {
+    for (int64_t n = n0; n < n1; ++n) {
+      out[m * N + n] = static_cast<T>(y[m * N + n] + (bias ? bias[n] : 0.f));
+    }
+  }
 }
 
 at::Tensor quant_matmul_cpu(const at::Tensor& x, const at::Tensor& qdata, const at::Tensor& scales,
@@ -126,66 +161,90 @@ at::Tensor quant_matmul_cpu(const at::Tensor& x, const at::Tensor& qdata, const 
                             const std::optional<at::Tensor>& bias) {
   const Shape shape = check_operands(x, qdata, scales, offsets, bits, bias);
   const int64_t M = shape.M, K = shape.K, N = shape.N;
-  at::Tensor y = at::empty({M, N}, x.options().dtype(at::kFloat));
-  if (M > 0 && N > 0) {
-    const Isa isa = kernel_isa();
-    const int64_t block = isa == Isa::kAvx512 ? 32 : 16;
-    const at::Tensor xf = permute_activations(x.reshape({M, K}).to(at::kFloat).contiguous(), bits, shape.group_size,
-                                              block);
-    const at::Tensor q = qdata.contiguous();
-    const at::Tensor s = scales.contiguous();
-    const at::Tensor o = offsets.has_value() ? offsets->contiguous() : at::Tensor();
-    Problem p{xf.data_ptr<float>(), M, K, N, q.data_ptr<uint8_t>(), q.size(1), s.data_ptr<float>(),
-              o.defined() ? o.data_ptr<float>() : nullptr, shape.groups, shape.group_size, static_cast<int>(bits),
-              y.data_ptr<float>(), N};
-    // bfloat16 x on an AVX-512 BF16 CPU: codes meet x in vdpbf16ps (x_bf16 is exact: x was bfloat16).
-    // A single row runs faster through the float32 per-group kernel.
-    const bool bf16 = M >= 2 && M <= kDecodeRows && isa == Isa::kAvx512 && x.scalar_type() == at::kBFloat16 &&
-                      bf16_kernel_allowed();
-    at::Tensor group_sums, x_bf16;
-    if (isa != Isa::kScalar && (M <= kGroupedMaxRows || bf16)) {
-      group_sums = xf.view({M, shape.groups, shape.group_size}).sum(-1).contiguous();
-      p.x_group_sums = group_sums.data_ptr<float>();
+  const at::ScalarType out_type = x.scalar_type();
+  if (M == 0 || N == 0) {
+    at::Tensor y = at::empty({M, N}, x.options());
+    if (bias.has_value() && M > 0) y.copy_(bias->expand({M, N}));
+    return y.reshape(shape.out_sizes);
+  }
+  const Isa isa = kernel_isa();
+  const bool decode = M <= kDecodeRows;
+  // bfloat16 x on an AVX-512 BF16 CPU: codes meet x in vdpbf16ps (x_bf16 is exact: x was bfloat16).
+  // A single row runs faster through the float32 kernels.
+  const bool bf16 = decode && M >= 2 && isa == Isa::kAvx512 && out_type == at::kBFloat16 && bf16_kernel_allowed();
+  // 4-bit codes in groups of 64 or of whole 128-element chunks take the nibble-plane AVX-512 kernel (except for bf16
+  // above).
+  const bool planes = decode && !bf16 && bits == 4 && isa == Isa::kAvx512 && K % kPlaneChunk == 0 &&
+                      (shape.group_size % kPlaneChunk == 0 || shape.group_size == kPlaneChunk / 2);
+  const int64_t block = isa == Isa::kAvx512 ? 32 : 16;
+  const Order order =
+      planes ? Order::kPlanes : (bits == 4 && shape.group_size >= block ? Order::kPairs : Order::kNatural);
+  const at::Tensor xf = arrange_activations(x.reshape({M, K}).contiguous(), shape.group_size, order, block);
+  const at::Tensor q = qdata.contiguous();
+  const at::Tensor s = scales.contiguous();
+  const at::Tensor o = offsets.has_value() ? offsets->contiguous() : at::Tensor();
+  const at::Tensor b = bias.has_value() ? bias->to(at::kFloat).contiguous() : at::Tensor();
+  // The kernels write float32 y; x's dtype and the bias are applied per column range by the thread that wrote it.
+  at::Tensor out = at::empty({M, N}, x.options());
+  at::Tensor y = out_type == at::kFloat ? out : at::empty({M, N}, x.options().dtype(at::kFloat));
+  Problem p{xf.data_ptr<float>(), M, K, N, q.data_ptr<uint8_t>(), q.size(1), s.data_ptr<float>(),
+            o.defined() ? o.data_ptr<float>() : nullptr, shape.groups, shape.group_size, static_cast<int>(bits),
+            y.data_ptr<float>(), N};
+  at::Tensor group_sums, x_bf16;
+  if (!planes && isa != Isa::kScalar && ((decode && M <= kGroupedMaxRows) || bf16)) {
+    group_sums = xf.view({M, shape.groups, shape.group_size}).sum(-1).contiguous();
+    p.x_group_sums = group_sums.data_ptr<float>();
+  }
+  if (bf16) {
+    x_bf16 = xf.to(at::kBFloat16);
+    p.x_bf16 = reinterpret_cast<const uint16_t*>(x_bf16.data_ptr<at::BFloat16>());
+  }
+  const float* bias_f = b.defined() ? b.data_ptr<float>() : nullptr;
+  const auto finish = [&](int64_t n0, int64_t n1) {
+    switch (out_type) {
+      case at::kFloat:
+        if (bias_f) finish_columns(p.y, p.y, bias_f, M, N, n0, n1);
+        break;
+      case at::kBFloat16: finish_columns(p.y, out.data_ptr<at::BFloat16>(), bias_f, M, N, n0, n1); break;
+      default: finish_columns(p.y, out.data_ptr<at::Half>(), bias_f, M, N, n0, n1); break;
     }
-    if (bf16) {
-      x_bf16 = xf.to(at::kBFloat16);
-      p.x_bf16 = reinterpret_cast<const uint16_t*>(x_bf16.data_ptr<at::BFloat16>());
-    }
-    if (M <= kDecodeRows) {
-      at::parallel_for(0, N, 16, [&](int64_t n0, int64_t n1) {
-        if (bf16) {
-          rows_avx512bf16(p, n0, n1);
-          return;
-        }
+  };
+  if (decode) {
+    // Equal contiguous column ranges per thread, in multiples of 16 rows of W.
+    at::parallel_for(0, N, 16, [&](int64_t n0, int64_t n1) {
+      if (planes) {
+        rows_avx512_planes(p, n0, n1);
+      } else if (bf16) {
+        rows_avx512bf16(p, n0, n1);
+      } else {
         switch (isa) {
           case Isa::kAvx512: rows_avx512(p, n0, n1); break;
           case Isa::kAvx2: rows_avx2(p, n0, n1); break;
           default: rows_scalar(p, n0, n1); break;
         }
-      });
-    } else {
-      // Tiles of about 1 MiB of dequantised W rows (an L2's worth), each multiplied by all of x.
-      const int64_t tile = std::max<int64_t>(8, std::min<int64_t>(256, (1 << 20) / 4 / K / 8 * 8));
-      const int64_t tiles = (N + tile - 1) / tile;
-      at::parallel_for(0, tiles, 1, [&](int64_t t0, int64_t t1) {
-        std::vector<float> w(tile * K);
-        for (int64_t t = t0; t < t1; ++t) {
-          const int64_t n0 = t * tile, n1 = std::min(N, n0 + tile);
-          switch (isa) {
-            case Isa::kAvx512: dequant_rows_avx512(p, n0, n1, w.data()); break;
-            case Isa::kAvx2: dequant_rows_avx2(p, n0, n1, w.data()); break;
-            default: dequant_rows_scalar(p, n0, n1, w.data()); break;
-          }
-          const at::Tensor w_tile = at::from_blob(w.data(), {n1 - n0, K}, xf.options());
-          y.narrow(1, n0, n1 - n0).copy_(at::mm(xf, w_tile.t()));
+      }
+      finish(n0, n1);
+    });
+  } else {
+    // Tiles of about 1 MiB of dequantised W rows (an L2's worth), each multiplied by all of x.
+    const int64_t tile = std::max<int64_t>(8, std::min<int64_t>(256, (1 << 20) / 4 / K / 8 * 8));
+    const int64_t tiles = (N + tile - 1) / tile;
+    at::parallel_for(0, tiles, 1, [&](int64_t t0, int64_t t1) {
+      std::vector<float> w(tile * K);
+      for (int64_t t = t0; t < t1; ++t) {
+        const int64_t n0 = t * tile, n1 = std::min(N, n0 + tile);
+        switch (isa) {
+          case Isa::kAvx512: dequant_rows_avx512(p, n0, n1, w.data()); break;
+          case Isa::kAvx2: dequant_rows_avx2(p, n0, n1, w.data()); break;
+          default: dequant_rows_scalar(p, n0, n1, w.data()); break;
         }
-      });
-    }
-    if (bias.has_value()) y.add_(bias->to(at::kFloat));
-  } else if (bias.has_value() && M > 0) {
-    y.copy_(bias->to(at::kFloat).expand({M, N}));
+        const at::Tensor w_tile = at::from_blob(w.data(), {n1 - n0, K}, xf.options());
+        y.narrow(1, n0, n1 - n0).copy_(at::mm(xf, w_tile.t()));
+        finish(n0, n1);
+      }
+    });
   }
-  return y.to(x.scalar_type()).reshape(shape.out_sizes);
+  return out.reshape(shape.out_sizes);
 }
 
 }  // namespace

@@ -14,7 +14,7 @@ namespace qmm {
 //            for the scalar and AVX2 kernels, 32 for AVX-512) is stored "de-interleaved" (its even elements,
 //            then its odd elements) so that the low and high nibbles of the packed bytes meet their
 //            activations without shuffles; the tail of a group that is not a whole block stays in natural
-//            order. See permute_activations.
+//            order. See arrange_activations (qmm_cpu.cpp); rows_avx512_planes expects another order (below).
 //   qdata:   [N, row_bytes] uint8 codes; 8-bit: one code per byte; 4-bit: element 2i in the low nibble
 //            and element 2i+1 in the high nibble of byte i.
 //   scales:  [N, groups] float32; offsets: [N, groups] float32 or null.
@@ -44,6 +44,16 @@ struct Problem {
 void rows_scalar(const Problem& p, int64_t n0, int64_t n1);
 void rows_avx2(const Problem& p, int64_t n0, int64_t n1);
 void rows_avx512(const Problem& p, int64_t n0, int64_t n1);
+// 4-bit codes whose group size is 64 or a multiple of kPlaneChunk (in_features a multiple of kPlaneChunk), with x in
+// "nibble-plane" order instead: every
+// kPlaneChunk-element chunk of a row of x holds x[8d + j] at position 16j + d (d < 16, j < 8), so that nibble j of the
+// chunk's 16 little-endian code dwords (bytes 4d..4d+3 hold elements 8d..8d+7) meets 16 consecutive activations.
+void rows_avx512_planes(const Problem& p, int64_t n0, int64_t n1);
+constexpr int64_t kPlaneChunk = 128;
+// Software prefetch distance of the decode kernels: the codes this many bytes ahead (about one 4096-wide row of 4-bit
+// codes; the hardware prefetchers stop at 4 KiB pages), and the scales this many weight rows ahead.
+constexpr int64_t kPrefetchBytes = 2048;
+constexpr int64_t kPrefetchRows = 4;
 // bfloat16 activations (x_bf16 and x_group_sums set): codes × x in vdpbf16ps, per-group scales and offsets.
 void rows_avx512bf16(const Problem& p, int64_t n0, int64_t n1);
 

@@ -196,6 +196,30 @@ def test_every_instruction_set_path_agrees(bits: int, m: int, group_size: int, m
 
 
 @pytest.mark.skipif(not COMPILED, reason="compiled kernels not built")
+@pytest.mark.parametrize(("group_size", "in_features"), [(128, 640), (256, 512), (None, 384), (64, 640), (64, 576)])
+@pytest.mark.parametrize("symmetric", [True, False])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_nibble_plane_groups_agree_on_every_path(
+    group_size: int | None, in_features: int, symmetric: bool, dtype: torch.dtype, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 4-bit groups of 64 or of whole 128-element chunks (per-channel: in_features a multiple of 128), in_features a
+    # multiple of 128, take the AVX-512 nibble-plane kernel for up to 16 rows where the CPU has AVX-512 (576 = 9 * 64
+    # does not); the other paths must agree with it.
+    qw = pack(torch.randn(53, in_features), 4, group_size, symmetric=symmetric)
+    bias = torch.randn(53)
+    for m in [1, 2, 3, 4, 5, 8, 9, 16, 17]:
+        x = torch.randn(m, in_features).to(dtype)
+        expected = _expected(x, qw, bias)
+        results = {}
+        for isa in ("", "avx512", "scalar"):
+            monkeypatch.setenv("INFOMIX_QMM_ISA", isa)
+            results[isa] = quant_matmul(x, qw, bias)
+            assert results[isa].dtype == dtype
+            _assert_close(results[isa], *expected)
+        _assert_close(results["avx512"], results["scalar"].double(), 2 * expected[1])
+
+
+@pytest.mark.skipif(not COMPILED, reason="compiled kernels not built")
 @pytest.mark.parametrize("bits", [4, 8])
 @pytest.mark.parametrize("m", [1, 3, 8, 11, 16])
 @pytest.mark.parametrize(("group_size", "symmetric"), [(64, True), (96, False), (80, False)])
