@@ -1,0 +1,254 @@
+// AVX-512 instance of the CPU attention kernels: 6-row x 64-column register tiles for the five tile products and
+// 16-lane row passes. Compiled with -mavx512f -mavx512bw -mavx512vl -mfma (CMakeLists.txt, by the file name) and
+// called only after a run-time CPU check.
+#include "attention/attention_avx512.h"
+
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__) && defined(__FMA__)
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+namespace infomix::attention::avx512 {
+namespace {
+
+constexpr int kRows = 6;       // rows of C held in registers
+constexpr int kVectors = 4;    // 16-float vectors of C per row (64 columns)
+constexpr int64_t kDepth = 64;  // reduction steps per pass of mm_a_b, so its B block (64 x 64) stays in L1
+
+__mmask16 lanes(int64_t count) {  // the first min(count, 16) lanes
+  return count >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << count) - 1u);
+}
+
+// exp on 16 floats, the scheme of exp8 in common/avx2_math.h: x = n ln2 + r, degree-6 polynomial, times 2^n.
+// Inputs below -87 (including -inf) give exactly 0.
+inline __m512 exp16(__m512 x) {
+  const __m512 lo = _mm512_set1_ps(-87.0f), hi = _mm512_set1_ps(88.0f);
+  const __mmask16 keep = _mm512_cmp_ps_mask(x, lo, _CMP_GE_OQ);
+  x = _mm512_min_ps(_mm512_max_ps(x, lo), hi);
+  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+  __m512 p = _mm512_set1_ps(1.0f / 720.0f);
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120.0f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24.0f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6.0f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+  return _mm512_maskz_mov_ps(keep, _mm512_scalef_ps(p, n));
+}
+
+// tanh(x) = 1 - 2 / (exp(2x) + 1), the reciprocal from rcp14 plus one Newton step
+inline __m512 tanh16(__m512 x) {
+  const __m512 one = _mm512_set1_ps(1.0f), two = _mm512_set1_ps(2.0f);
+  const __m512 den = _mm512_add_ps(exp16(_mm512_add_ps(x, x)), one);
+  __m512 r = _mm512_rcp14_ps(den);
+  r = _mm512_mul_ps(r, _mm512_fnmadd_ps(den, r, two));
+  return _mm512_fnmadd_ps(two, r, one);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Register tiles of MR rows (<= 6) by NV vectors (<= 4): the 24 accumulators are named variables (GCC keeps an
+// array of them in memory, storing it every step), unused ones compiled away by `if constexpr`.
+#define INFOMIX_TILE_ROW_DECL(r) \
+  __m512 c##r##0 = _mm512_setzero_ps(), c##r##1 = c##r##0, c##r##2 = c##r##0, c##r##3 = c##r##0;
+#define INFOMIX_TILE_ROW_FMA(r, aval)                                 \
+  if constexpr (MR > r) {                                            \
+    const __m512 ar = _mm512_set1_ps(aval);                          \
+    c##r##0 = _mm512_fmadd_ps(ar, b0, c##r##0);                      \
+    if constexpr (NV > 1) c##r##1 = _mm512_fmadd_ps(ar, b1, c##r##1); \
+    if constexpr (NV > 2) c##r##2 = _mm512_fmadd_ps(ar, b2, c##r##2); \
+    if constexpr (NV > 3) c##r##3 = _mm512_fmadd_ps(ar, b3, c##r##3); \
+  }
+#define INFOMIX_TILE_LOAD_B(row)                                                                         \
+  const __m512 b0 = NV == 1 ? _mm512_maskz_loadu_ps(tail, (row)) : _mm512_loadu_ps(row);                 \
+  __m512 b1 = b0, b2 = b0, b3 = b0;                                                                       \
+  if constexpr (NV > 1) b1 = NV == 2 ? _mm512_maskz_loadu_ps(tail, (row) + 16) : _mm512_loadu_ps((row) + 16); \
+  if constexpr (NV > 2) b2 = NV == 3 ? _mm512_maskz_loadu_ps(tail, (row) + 32) : _mm512_loadu_ps((row) + 32); \
+  if constexpr (NV > 3) b3 = _mm512_maskz_loadu_ps(tail, (row) + 48);
+#define INFOMIX_TILE_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5)
+
+// Stores alpha * acc (+ the old C when accumulate) into one row of C; the last vector keeps the lanes of `tail`.
+template <int NV>
+inline void store_row(float* crow, __m512 va, bool accumulate, __mmask16 tail, __m512 x0, __m512 x1, __m512 x2,
+                      __m512 x3) {
+  const __m512 xs[4] = {x0, x1, x2, x3};
+  for (int v = 0; v < NV; ++v) {
+    const __mmask16 m = v == NV - 1 ? tail : static_cast<__mmask16>(0xFFFF);
+    const __m512 old = accumulate ? _mm512_maskz_loadu_ps(m, crow + 16 * v) : _mm512_setzero_ps();
+    _mm512_mask_storeu_ps(crow + 16 * v, m, _mm512_fmadd_ps(va, xs[v], old));
+  }
+}
+
+#define INFOMIX_TILE_STORE(r) \
+  if constexpr (MR > r) store_row<NV>(c + r * ldc, va, accumulate, tail, c##r##0, c##r##1, c##r##2, c##r##3);
+
+// C[MR x 16 NV] = alpha * A[MR x k] * BT[k x 16 NV]
+template <int MR, int NV>
+void a_bt_tile(int64_t k, float alpha, const float* a, int64_t lda, const float* bt, int64_t ldbt, float* c,
+               int64_t ldc, __mmask16 tail) {
+  INFOMIX_TILE_ROWS(INFOMIX_TILE_ROW_DECL)
+  for (int64_t p = 0; p < k; ++p) {
+    const float* brow = bt + p * ldbt;
+    INFOMIX_TILE_LOAD_B(brow)
+#define INFOMIX_A_BT_FMA(r) INFOMIX_TILE_ROW_FMA(r, a[r * lda + p])
+    INFOMIX_TILE_ROWS(INFOMIX_A_BT_FMA)
+#undef INFOMIX_A_BT_FMA
+  }
+  const __m512 va = _mm512_set1_ps(alpha);
+  const bool accumulate = false;
+  INFOMIX_TILE_ROWS(INFOMIX_TILE_STORE)
+}
+
+// C[MR x 16 NV] (+)= alpha * A(MR x k) * B[k x 16 NV] with A(i, p) = a[i * a_row + p * a_col].
+template <int MR, int NV>
+void a_b_tile(int64_t k, float alpha, const float* a, int64_t a_row, int64_t a_col, const float* b, int64_t ldb,
+              bool accumulate, float* c, int64_t ldc, __mmask16 tail) {
+  INFOMIX_TILE_ROWS(INFOMIX_TILE_ROW_DECL)
+  for (int64_t p = 0; p < k; ++p) {
+    const float* brow = b + p * ldb;
+    INFOMIX_TILE_LOAD_B(brow)
+    const float* ap = a + p * a_col;
+#define INFOMIX_A_B_FMA(r) INFOMIX_TILE_ROW_FMA(r, ap[r * a_row])
+    INFOMIX_TILE_ROWS(INFOMIX_A_B_FMA)
+#undef INFOMIX_A_B_FMA
+  }
+  const __m512 va = _mm512_set1_ps(alpha);
+  INFOMIX_TILE_ROWS(INFOMIX_TILE_STORE)
+}
+
+using ABtTile = void (*)(int64_t, float, const float*, int64_t, const float*, int64_t, float*, int64_t, __mmask16);
+using ABTile = void (*)(int64_t, float, const float*, int64_t, int64_t, const float*, int64_t, bool, float*, int64_t,
+                        __mmask16);
+
+template <int MR>
+constexpr ABtTile a_bt_row[kVectors] = {a_bt_tile<MR, 1>, a_bt_tile<MR, 2>, a_bt_tile<MR, 3>, a_bt_tile<MR, 4>};
+constexpr const ABtTile* a_bt_tiles[kRows] = {a_bt_row<1>, a_bt_row<2>, a_bt_row<3>,
+                                              a_bt_row<4>, a_bt_row<5>, a_bt_row<6>};
+template <int MR>
+constexpr ABTile a_b_row[kVectors] = {a_b_tile<MR, 1>, a_b_tile<MR, 2>, a_b_tile<MR, 3>, a_b_tile<MR, 4>};
+constexpr const ABTile* a_b_tiles[kRows] = {a_b_row<1>, a_b_row<2>, a_b_row<3>, a_b_row<4>, a_b_row<5>, a_b_row<6>};
+
+}  // namespace
+
+bool compiled() { return true; }
+
+void mm_a_bt(int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda, const float* bt,
+             int64_t ldbt, float* c, int64_t ldc) {
+  for (int64_t j0 = 0; j0 < n; j0 += 16 * kVectors) {
+    const int64_t cols = std::min<int64_t>(16 * kVectors, n - j0);
+    const int64_t nv = (cols + 15) / 16;
+    const __mmask16 tail = lanes(cols - 16 * (nv - 1));
+    for (int64_t i0 = 0; i0 < m; i0 += kRows) {
+      const int64_t rows = std::min<int64_t>(kRows, m - i0);
+      a_bt_tiles[rows - 1][nv - 1](k, alpha, a + i0 * lda, lda, bt + j0, ldbt, c + i0 * ldc + j0, ldc, tail);
+    }
+  }
+}
+
+void mm_a_b(int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t a_row, int64_t a_col,
+            const float* b, int64_t ldb, bool accumulate, float* c, int64_t ldc) {
+  if (k == 0 && !accumulate) {
+    for (int64_t i = 0; i < m; ++i) std::fill(c + i * ldc, c + i * ldc + n, 0.0f);
+    return;
+  }
+  for (int64_t p0 = 0; p0 < k; p0 += kDepth) {
+    const int64_t depth = std::min<int64_t>(kDepth, k - p0);
+    const bool acc = accumulate || p0 > 0;
+    for (int64_t x0 = 0; x0 < n; x0 += 16 * kVectors) {
+      const int64_t cols = std::min<int64_t>(16 * kVectors, n - x0);
+      const int64_t nv = (cols + 15) / 16;
+      const __mmask16 tail = lanes(cols - 16 * (nv - 1));
+      for (int64_t i0 = 0; i0 < m; i0 += kRows) {
+        const int64_t rows = std::min<int64_t>(kRows, m - i0);
+        a_b_tiles[rows - 1][nv - 1](depth, alpha, a + i0 * a_row + p0 * a_col, a_row, a_col, b + p0 * ldb + x0, ldb,
+                                    acc, c + i0 * ldc + x0, ldc, tail);
+      }
+    }
+  }
+}
+
+float prepare_row(float* s, int64_t n, float cap, int64_t lo, int64_t hi, const bool* pad) {
+  const __m512 ninf = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
+  const __m512 vcap = _mm512_set1_ps(cap), vinv = _mm512_set1_ps(cap > 0 ? 1.0f / cap : 0.0f);
+  const __m512i vlo = _mm512_set1_epi32(static_cast<int32_t>(std::clamp<int64_t>(lo, 0, n)));
+  const __m512i vhi = _mm512_set1_epi32(static_cast<int32_t>(std::clamp<int64_t>(hi, 0, n)));
+  const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  __m512 vmax = ninf;
+  for (int64_t j = 0; j < n; j += 16) {
+    const __mmask16 in = lanes(n - j);
+    __m512 x = _mm512_maskz_loadu_ps(in, s + j);
+    if (cap > 0) x = _mm512_mul_ps(vcap, tanh16(_mm512_mul_ps(x, vinv)));
+    const __m512i idx = _mm512_add_epi32(iota, _mm512_set1_epi32(static_cast<int32_t>(j)));
+    __mmask16 visible = _mm512_cmpge_epi32_mask(idx, vlo) & _mm512_cmplt_epi32_mask(idx, vhi);
+    if (pad != nullptr) {
+      const __m128i bytes = _mm_maskz_loadu_epi8(in, pad + j);
+      visible &= static_cast<__mmask16>(~_mm_test_epi8_mask(bytes, bytes));
+    }
+    x = _mm512_mask_mov_ps(ninf, visible, x);
+    _mm512_mask_storeu_ps(s + j, in, x);
+    vmax = _mm512_mask_max_ps(vmax, in, vmax, x);
+  }
+  return _mm512_reduce_max_ps(vmax);
+}
+
+float exp_row(float* s, int64_t n, float m, float* t) {
+  const __m512 vm = _mm512_set1_ps(m), floor = _mm512_set1_ps(-1e30f);
+  __m512 vsum = _mm512_setzero_ps(), vt = _mm512_setzero_ps();
+  for (int64_t j = 0; j < n; j += 16) {
+    const __mmask16 in = lanes(n - j);
+    const __m512 x = _mm512_max_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(in, s + j), vm), floor);
+    const __m512 p = _mm512_maskz_mov_ps(in, exp16(x));
+    _mm512_mask_storeu_ps(s + j, in, p);
+    vsum = _mm512_add_ps(vsum, p);
+    if (t != nullptr) vt = _mm512_fmadd_ps(p, x, vt);
+  }
+  if (t != nullptr) *t += _mm512_reduce_add_ps(vt);
+  return _mm512_reduce_add_ps(vsum);
+}
+
+void bwd_row(const float* logit, float* p, float* ds, int64_t n, float lse, float dsub, float g_ent, float ent,
+             float cap) {
+  const __m512 vlse = _mm512_set1_ps(lse), vsub = _mm512_set1_ps(dsub), vge = _mm512_set1_ps(g_ent);
+  const __m512 vent = _mm512_set1_ps(ent), floor = _mm512_set1_ps(-1e30f), one = _mm512_set1_ps(1.0f);
+  const __m512 vinv = _mm512_set1_ps(cap > 0 ? 1.0f / cap : 0.0f), vnegcap = _mm512_set1_ps(-cap);
+  for (int64_t j = 0; j < n; j += 16) {
+    const __mmask16 in = lanes(n - j);
+    const __m512 l = _mm512_maskz_loadu_ps(in, logit + j);
+    const __m512 x = _mm512_max_ps(_mm512_sub_ps(l, vlse), floor);
+    const __m512 pj = _mm512_maskz_mov_ps(in, exp16(x));
+    __m512 g = _mm512_mul_ps(pj, _mm512_sub_ps(_mm512_maskz_loadu_ps(in, ds + j), vsub));
+    if (g_ent != 0.0f) g = _mm512_fnmadd_ps(_mm512_mul_ps(vge, pj), _mm512_add_ps(x, vent), g);
+    if (cap > 0) {
+      const __m512 th = _mm512_mul_ps(_mm512_max_ps(l, vnegcap), vinv);
+      g = _mm512_mul_ps(g, _mm512_fnmadd_ps(th, th, one));
+    }
+    _mm512_mask_storeu_ps(p + j, in, pj);
+    _mm512_mask_storeu_ps(ds + j, in, g);
+  }
+}
+
+}  // namespace infomix::attention::avx512
+
+#else  // built without AVX-512: the dispatcher never selects these
+
+#include <cstdlib>
+
+namespace infomix::attention::avx512 {
+bool compiled() { return false; }
+void mm_a_bt(int64_t, int64_t, int64_t, float, const float*, int64_t, const float*, int64_t, float*, int64_t) {
+  std::abort();
+}
+void mm_a_b(int64_t, int64_t, int64_t, float, const float*, int64_t, int64_t, const float*, int64_t, bool, float*,
+            int64_t) {
+  std::abort();
+}
+float prepare_row(float*, int64_t, float, int64_t, int64_t, const bool*) { std::abort(); }
+float exp_row(float*, int64_t, float, float*) { std::abort(); }
+void bwd_row(const float*, float*, float*, int64_t, float, float, float, float, float) { std::abort(); }
+}  // namespace infomix::attention::avx512
+
+#endif
