@@ -19,6 +19,13 @@ void mm_a_bt(int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64
 void mm_a_b(int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t a_row, int64_t a_col,
             const float* b, int64_t ldb, bool accumulate, float* c, int64_t ldc);
 
+// Score block: C[i, j] = scale * sum_p A[i * lda + p] * BT[p * ldbt + j] for i < m, j < n, then cap * tanh(C / cap)
+// when cap > 0, and -inf unless lo[i] <= j < hi[i] and not pad[j] (pad may be null); row_max[i] = max(row_max[i],
+// max_j C[i, j]) when row_max is given. One pass over registers instead of a product and a prepare_row pass.
+void scores(int64_t m, int64_t n, int64_t k, float scale, float cap, const float* a, int64_t lda, const float* bt,
+            int64_t ldbt, const int32_t* lo, const int32_t* hi, const bool* pad, float* c, int64_t ldc,
+            float* row_max);
+
 // The row passes of attention_cpu.cpp (same contracts as their AVX2 and scalar versions there).
 float prepare_row(float* s, int64_t n, float cap, int64_t lo, int64_t hi, const bool* pad);
 float exp_row(float* s, int64_t n, float m, float* t);

@@ -328,6 +328,26 @@ struct Window {
   int64_t hi(int64_t i) const { return right < 0 ? kn - 1 : std::min<int64_t>(kn - 1, i + (kn - qn) + right); }
 };
 
+// AVX-512 score block (float only): S = logits of scale * Q KT for queries i0.. of the segment and keys j0.., with
+// the softcap and the window / padding masks applied in the register tiles; row_max[r] = the row maxima when given.
+template <typename T>
+void score_block(int64_t rows, int64_t cols, int64_t d, T scale, T cap, const T* q, const T* kt, int64_t ldkt,
+                 const Window& win, int64_t i0, int64_t j0, const bool* pad, T* s, int64_t lds, T* row_max) {
+  if constexpr (std::is_same_v<T, float>) {
+    thread_local std::vector<int32_t> lo, hi;
+    lo.resize(rows);
+    hi.resize(rows);
+    for (int64_t r = 0; r < rows; ++r) {
+      lo[r] = static_cast<int32_t>(std::clamp<int64_t>(win.lo(i0 + r) - j0, 0, cols));
+      hi[r] = static_cast<int32_t>(std::clamp<int64_t>(win.hi(i0 + r) - j0 + 1, 0, cols));
+      if (row_max != nullptr) row_max[r] = neg_inf<T>();
+    }
+    avx512::scores(rows, cols, d, scale, cap, q, d, kt, ldkt, lo.data(), hi.data(), pad, s, lds, row_max);
+  } else {
+    TORCH_CHECK(false, "attention: the AVX-512 score block is float only");
+  }
+}
+
 // Run `work(item, worker)` for items [0, n) on the intra-op pool, dynamically load-balanced.
 template <typename F>
 void parallel_items(int64_t n, int64_t workers, const F& work) {
@@ -383,8 +403,9 @@ void forward_kernel(Isa isa, const at::Tensor& q, const at::Tensor& k, const at:
   const int64_t workers = std::max<int64_t>(1, std::min<int64_t>(at::get_num_threads(), items.total));
 
   parallel_items(items.total, workers, [&](int64_t item, int64_t) {
-    thread_local std::vector<T> sbuf, acc, mrow, lrow, trow;
+    thread_local std::vector<T> sbuf, acc, mrow, lrow, trow, bmax;
     sbuf.resize(kFwdRows * kFwdCols);
+    bmax.resize(kFwdRows);
     acc.resize(kFwdRows * d);
     mrow.resize(kFwdRows);
     lrow.resize(kFwdRows);
@@ -414,13 +435,17 @@ void forward_kernel(Isa isa, const at::Tensor& q, const at::Tensor& k, const at:
     for (int64_t j0 = jbeg; j0 < jend; j0 += kFwdCols) {
       const int64_t cols = std::min(kFwdCols, jend - j0);
       T* S = sbuf.data();
-      tile_abt<T>(fast, rows, cols, d, scale, Q, d, K + j0 * d, d, KT == nullptr ? nullptr : KT + j0, sk, S,
-                  kFwdCols);
+      if (fast) {  // logits and row maxima straight from the register tiles
+        score_block<T>(rows, cols, d, scale, cap, Q, KT + j0, sk, win, i0, j0, pad == nullptr ? nullptr : pad + j0,
+                       S, kFwdCols, bmax.data());
+      } else {
+        tile_abt<T>(false, rows, cols, d, scale, Q, d, K + j0 * d, d, nullptr, sk, S, kFwdCols);
+      }
       for (int64_t r = 0; r < rows; ++r) {
         T* srow = S + r * kFwdCols;
         const int64_t i = i0 + r;
         const int64_t lo = win.lo(i) - j0, hi = win.hi(i) - j0 + 1;
-        const T mx = prepare_row<T>(isa, srow, cols, cap, lo, hi, pad == nullptr ? nullptr : pad + j0);
+        const T mx = fast ? bmax[r] : prepare_row<T>(isa, srow, cols, cap, lo, hi, pad == nullptr ? nullptr : pad + j0);
         const T mnew = std::max(mrow[r], mx);
         if (mnew == neg_inf<T>()) {  // nothing visible yet in this row
           std::fill(srow, srow + cols, T(0));
@@ -529,7 +554,11 @@ void backward_kernel(Isa isa, const at::Tensor& dout, const at::Tensor& q, const
           for (int64_t c = 0; c < d; ++c) acc += g[c] * o[c];
           dsub[r] = glse_all == nullptr ? acc : acc - glse_all[row0 + r];
         }
-        tile_abt<T>(fast, rows, cols, d, scale, Q, d, K, d, KT, sk, S, kBwdCols);
+        if (fast) {  // logits (softcap, masks) straight from the register tiles
+          score_block<T>(rows, cols, d, scale, cap, Q, KT, sk, win, i0, j0, pad, S, kBwdCols, nullptr);
+        } else {
+          tile_abt<T>(false, rows, cols, d, scale, Q, d, K, d, nullptr, sk, S, kBwdCols);
+        }
         tile_abt<T>(fast, rows, cols, d, T(1), G, d, V, d, VT, sk, DS, kBwdCols);
         for (int64_t r = 0; r < rows; ++r) {
           const int64_t i = i0 + r;
@@ -542,7 +571,7 @@ void backward_kernel(Isa isa, const at::Tensor& dout, const at::Tensor& q, const
             std::fill(dsrow, dsrow + cols, T(0));
             continue;
           }
-          prepare_row<T>(isa, srow, cols, cap, win.lo(i) - j0, win.hi(i) - j0 + 1, pad);
+          if (!fast) prepare_row<T>(isa, srow, cols, cap, win.lo(i) - j0, win.hi(i) - j0 + 1, pad);
           const T ge = gent_all == nullptr ? T(0) : gent_all[row0 + r];
           const T en = ent_all == nullptr ? T(0) : ent_all[row0 + r];
           bwd_row<T>(isa, srow, prow, dsrow, cols, l, dsub[r], ge, en, cap);

@@ -120,6 +120,65 @@ void a_b_tile(int64_t k, float alpha, const float* a, int64_t a_row, int64_t a_c
   INFOMIX_TILE_ROWS(INFOMIX_TILE_STORE)
 }
 
+// Score tile: C = logits of scale * A[MR x k] * BT[k x 16 NV] (softcap when cap > 0, -inf outside the visible
+// columns lo[r] <= j < hi[r] and where pad[j], when masked), and rmax[r] = max(rmax[r], row max) when rmax is given.
+template <int MR, int NV>
+void score_tile(int64_t k, float scale, float cap, const float* a, int64_t lda, const float* bt, int64_t ldbt,
+                float* c, int64_t ldc, __mmask16 tail, bool masked, const int32_t* lo, const int32_t* hi,
+                const bool* pad, float* rmax) {
+  INFOMIX_TILE_ROWS(INFOMIX_TILE_ROW_DECL)
+  for (int64_t p = 0; p < k; ++p) {
+    const float* brow = bt + p * ldbt;
+    INFOMIX_TILE_LOAD_B(brow)
+#define INFOMIX_SCORE_FMA(r) INFOMIX_TILE_ROW_FMA(r, a[r * lda + p])
+    INFOMIX_TILE_ROWS(INFOMIX_SCORE_FMA)
+#undef INFOMIX_SCORE_FMA
+  }
+  const __m512 ninf = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
+  const __m512 vscale = _mm512_set1_ps(cap > 0 ? scale / cap : scale), vcap = _mm512_set1_ps(cap);
+  const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  __mmask16 keep[4];  // columns not padded
+  for (int v = 0; v < NV; ++v) {
+    const __mmask16 m = v == NV - 1 ? tail : static_cast<__mmask16>(0xFFFF);
+    keep[v] = m;
+    if (masked && pad != nullptr) {
+      const __m128i bytes = _mm_maskz_loadu_epi8(m, pad + 16 * v);
+      keep[v] &= static_cast<__mmask16>(~_mm_test_epi8_mask(bytes, bytes));
+    }
+  }
+  auto finish = [&](int r, __m512 x0, __m512 x1, __m512 x2, __m512 x3) {
+    __m512 xs[4] = {x0, x1, x2, x3};
+    __m512 vmax = ninf;
+    for (int v = 0; v < NV; ++v) {
+      __m512 x = _mm512_mul_ps(xs[v], vscale);
+      if (cap > 0) x = _mm512_mul_ps(vcap, tanh16(x));
+      __mmask16 ok = keep[v];
+      if (masked) {
+        const __m512i idx = _mm512_add_epi32(iota, _mm512_set1_epi32(16 * v));
+        ok &= _mm512_cmpge_epi32_mask(idx, _mm512_set1_epi32(lo[r])) &
+              _mm512_cmplt_epi32_mask(idx, _mm512_set1_epi32(hi[r]));
+      }
+      x = _mm512_mask_mov_ps(ninf, ok, x);
+      const __mmask16 m = v == NV - 1 ? tail : static_cast<__mmask16>(0xFFFF);
+      _mm512_mask_storeu_ps(c + r * ldc + 16 * v, m, x);
+      vmax = _mm512_max_ps(vmax, x);
+    }
+    if (rmax != nullptr) rmax[r] = std::max(rmax[r], _mm512_reduce_max_ps(vmax));
+  };
+#define INFOMIX_SCORE_STORE(r) \
+  if constexpr (MR > r) finish(r, c##r##0, c##r##1, c##r##2, c##r##3);
+  INFOMIX_TILE_ROWS(INFOMIX_SCORE_STORE)
+#undef INFOMIX_SCORE_STORE
+}
+
+using ScoreTile = void (*)(int64_t, float, float, const float*, int64_t, const float*, int64_t, float*, int64_t,
+                           __mmask16, bool, const int32_t*, const int32_t*, const bool*, float*);
+template <int MR>
+constexpr ScoreTile score_row[kVectors] = {score_tile<MR, 1>, score_tile<MR, 2>, score_tile<MR, 3>,
+                                           score_tile<MR, 4>};
+constexpr const ScoreTile* score_tiles[kRows] = {score_row<1>, score_row<2>, score_row<3>,
+                                                 score_row<4>, score_row<5>, score_row<6>};
+
 using ABtTile = void (*)(int64_t, float, const float*, int64_t, const float*, int64_t, float*, int64_t, __mmask16);
 using ABTile = void (*)(int64_t, float, const float*, int64_t, int64_t, const float*, int64_t, bool, float*, int64_t,
                         __mmask16);
@@ -145,6 +204,29 @@ void mm_a_bt(int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64
     for (int64_t i0 = 0; i0 < m; i0 += kRows) {
       const int64_t rows = std::min<int64_t>(kRows, m - i0);
       a_bt_tiles[rows - 1][nv - 1](k, alpha, a + i0 * lda, lda, bt + j0, ldbt, c + i0 * ldc + j0, ldc, tail);
+    }
+  }
+}
+
+void scores(int64_t m, int64_t n, int64_t k, float scale, float cap, const float* a, int64_t lda, const float* bt,
+            int64_t ldbt, const int32_t* lo, const int32_t* hi, const bool* pad, float* c, int64_t ldc,
+            float* row_max) {
+  for (int64_t j0 = 0; j0 < n; j0 += 16 * kVectors) {
+    const int64_t cols = std::min<int64_t>(16 * kVectors, n - j0);
+    const int64_t nv = (cols + 15) / 16;
+    const __mmask16 tail = lanes(cols - 16 * (nv - 1));
+    int32_t lo_blk[kRows], hi_blk[kRows];
+    for (int64_t i0 = 0; i0 < m; i0 += kRows) {
+      const int64_t rows = std::min<int64_t>(kRows, m - i0);
+      bool masked = pad != nullptr;
+      for (int64_t r = 0; r < rows; ++r) {
+        lo_blk[r] = static_cast<int32_t>(lo[i0 + r] - j0);
+        hi_blk[r] = static_cast<int32_t>(hi[i0 + r] - j0);
+        masked |= lo_blk[r] > 0 || hi_blk[r] < cols;
+      }
+      score_tiles[rows - 1][nv - 1](k, scale, cap, a + i0 * lda, lda, bt + j0, ldbt, c + i0 * ldc + j0, ldc, tail,
+                                    masked, lo_blk, hi_blk, pad == nullptr ? nullptr : pad + j0,
+                                    row_max == nullptr ? nullptr : row_max + i0);
     }
   }
 }
@@ -244,6 +326,10 @@ void mm_a_bt(int64_t, int64_t, int64_t, float, const float*, int64_t, const floa
 }
 void mm_a_b(int64_t, int64_t, int64_t, float, const float*, int64_t, int64_t, const float*, int64_t, bool, float*,
             int64_t) {
+  std::abort();
+}
+void scores(int64_t, int64_t, int64_t, float, float, const float*, int64_t, const float*, int64_t, const int32_t*,
+            const int32_t*, const bool*, float*, int64_t, float*) {
   std::abort();
 }
 float prepare_row(float*, int64_t, float, int64_t, int64_t, const bool*) { std::abort(); }
