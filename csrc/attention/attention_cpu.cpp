@@ -34,10 +34,10 @@ int MKL_Set_Num_Threads_Local(int) __attribute__((weak));
 namespace infomix::attention {
 namespace {
 
-constexpr int64_t kFwdRows = 64;    // queries per forward tile
+constexpr int64_t kFwdRows = 72;    // queries per forward tile (a multiple of the 6-row register tiles)
 constexpr int64_t kFwdCols = 512;   // keys per forward tile
-constexpr int64_t kBwdRows = 64;    // queries per backward tile
-constexpr int64_t kBwdCols = 128;   // keys per backward work item
+constexpr int64_t kBwdRows = 72;    // queries per backward tile
+constexpr int64_t kBwdCols = 192;   // keys per backward work item (6-row tiles of dK, dV; 64-column tiles of S)
 
 // Kernel set: scalar rows + BLAS tiles, AVX2 rows + BLAS tiles, or the AVX-512 tiles and rows of
 // attention_cpu_avx512.cpp (float only; double always takes the first). INFOMIX_ATTENTION_ISA=scalar or =avx2

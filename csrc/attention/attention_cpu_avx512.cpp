@@ -21,12 +21,9 @@ __mmask16 lanes(int64_t count) {  // the first min(count, 16) lanes
   return count >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << count) - 1u);
 }
 
-// exp on 16 floats, the scheme of exp8 in common/avx2_math.h: x = n ln2 + r, degree-6 polynomial, times 2^n.
-// Inputs below -87 (including -inf) give exactly 0.
-inline __m512 exp16(__m512 x) {
-  const __m512 lo = _mm512_set1_ps(-87.0f), hi = _mm512_set1_ps(88.0f);
-  const __mmask16 keep = _mm512_cmp_ps_mask(x, lo, _CMP_GE_OQ);
-  x = _mm512_min_ps(_mm512_max_ps(x, lo), hi);
+// e^x on 16 floats already clamped to [-87, 88], the scheme of exp8 in common/avx2_math.h: x = n ln2 + r,
+// degree-6 polynomial, times 2^n.
+inline __m512 exp16_core(__m512 x) {
   const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
                                         _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
@@ -38,17 +35,30 @@ inline __m512 exp16(__m512 x) {
   p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
   p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
   p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
-  return _mm512_maskz_mov_ps(keep, _mm512_scalef_ps(p, n));
+  return _mm512_scalef_ps(p, n);
 }
 
-// tanh(x) = 1 - 2 / (exp(2x) + 1), the reciprocal from rcp14 plus one Newton step
-inline __m512 tanh16(__m512 x) {
-  const __m512 one = _mm512_set1_ps(1.0f), two = _mm512_set1_ps(2.0f);
-  const __m512 den = _mm512_add_ps(exp16(_mm512_add_ps(x, x)), one);
+// e^x for x <= 0 (softmax numerators): x below -87 (including -inf) gives exactly 0; *xc = max(x, -87), finite.
+inline __m512 exp16_nonpositive(__m512 x, __m512* xc) {
+  const __m512 lo = _mm512_set1_ps(-87.0f);
+  const __mmask16 keep = _mm512_cmp_ps_mask(x, lo, _CMP_GE_OQ);
+  *xc = _mm512_max_ps(x, lo);
+  return _mm512_maskz_mov_ps(keep, exp16_core(*xc));
+}
+
+// tanh(y) with y = x / 2 given as x = 2y: 1 - 2 / (e^{2y} + 1), the reciprocal from rcp14 plus one Newton step;
+// |y| > 9 rounds to +-1 in float, so 2y is clamped to [-18, 18] first.
+inline __m512 tanh16_of_twice(__m512 x) {
+  const __m512 one = _mm512_set1_ps(1.0f), two = _mm512_set1_ps(2.0f), bound = _mm512_set1_ps(18.0f);
+  x = _mm512_min_ps(_mm512_max_ps(x, _mm512_sub_ps(_mm512_setzero_ps(), bound)), bound);
+  const __m512 den = _mm512_add_ps(exp16_core(x), one);
   __m512 r = _mm512_rcp14_ps(den);
   r = _mm512_mul_ps(r, _mm512_fnmadd_ps(den, r, two));
   return _mm512_fnmadd_ps(two, r, one);
 }
+
+// tanh on 16 floats
+inline __m512 tanh16(__m512 x) { return tanh16_of_twice(_mm512_add_ps(x, x)); }
 
 // ---------------------------------------------------------------------------------------------
 // Register tiles of MR rows (<= 6) by NV vectors (<= 4): the 24 accumulators are named variables (GCC keeps an
@@ -135,7 +145,7 @@ void score_tile(int64_t k, float scale, float cap, const float* a, int64_t lda, 
 #undef INFOMIX_SCORE_FMA
   }
   const __m512 ninf = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
-  const __m512 vscale = _mm512_set1_ps(cap > 0 ? scale / cap : scale), vcap = _mm512_set1_ps(cap);
+  const __m512 vscale = _mm512_set1_ps(cap > 0 ? 2.0f * scale / cap : scale), vcap = _mm512_set1_ps(cap);
   const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
   __mmask16 keep[4];  // columns not padded
   for (int v = 0; v < NV; ++v) {
@@ -151,7 +161,7 @@ void score_tile(int64_t k, float scale, float cap, const float* a, int64_t lda, 
     __m512 vmax = ninf;
     for (int v = 0; v < NV; ++v) {
       __m512 x = _mm512_mul_ps(xs[v], vscale);
-      if (cap > 0) x = _mm512_mul_ps(vcap, tanh16(x));
+      if (cap > 0) x = _mm512_mul_ps(vcap, tanh16_of_twice(x));
       __mmask16 ok = keep[v];
       if (masked) {
         const __m512i idx = _mm512_add_epi32(iota, _mm512_set1_epi32(16 * v));
@@ -278,12 +288,12 @@ float prepare_row(float* s, int64_t n, float cap, int64_t lo, int64_t hi, const 
 }
 
 float exp_row(float* s, int64_t n, float m, float* t) {
-  const __m512 vm = _mm512_set1_ps(m), floor = _mm512_set1_ps(-1e30f);
+  const __m512 vm = _mm512_set1_ps(m);
   __m512 vsum = _mm512_setzero_ps(), vt = _mm512_setzero_ps();
   for (int64_t j = 0; j < n; j += 16) {
     const __mmask16 in = lanes(n - j);
-    const __m512 x = _mm512_max_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(in, s + j), vm), floor);
-    const __m512 p = _mm512_maskz_mov_ps(in, exp16(x));
+    __m512 x;
+    const __m512 p = _mm512_maskz_mov_ps(in, exp16_nonpositive(_mm512_sub_ps(_mm512_maskz_loadu_ps(in, s + j), vm), &x));
     _mm512_mask_storeu_ps(s + j, in, p);
     vsum = _mm512_add_ps(vsum, p);
     if (t != nullptr) vt = _mm512_fmadd_ps(p, x, vt);
@@ -295,13 +305,13 @@ float exp_row(float* s, int64_t n, float m, float* t) {
 void bwd_row(const float* logit, float* p, float* ds, int64_t n, float lse, float dsub, float g_ent, float ent,
              float cap) {
   const __m512 vlse = _mm512_set1_ps(lse), vsub = _mm512_set1_ps(dsub), vge = _mm512_set1_ps(g_ent);
-  const __m512 vent = _mm512_set1_ps(ent), floor = _mm512_set1_ps(-1e30f), one = _mm512_set1_ps(1.0f);
+  const __m512 vent = _mm512_set1_ps(ent), one = _mm512_set1_ps(1.0f);
   const __m512 vinv = _mm512_set1_ps(cap > 0 ? 1.0f / cap : 0.0f), vnegcap = _mm512_set1_ps(-cap);
   for (int64_t j = 0; j < n; j += 16) {
     const __mmask16 in = lanes(n - j);
     const __m512 l = _mm512_maskz_loadu_ps(in, logit + j);
-    const __m512 x = _mm512_max_ps(_mm512_sub_ps(l, vlse), floor);
-    const __m512 pj = _mm512_maskz_mov_ps(in, exp16(x));
+    __m512 x;
+    const __m512 pj = _mm512_maskz_mov_ps(in, exp16_nonpositive(_mm512_sub_ps(l, vlse), &x));
     __m512 g = _mm512_mul_ps(pj, _mm512_sub_ps(_mm512_maskz_loadu_ps(in, ds + j), vsub));
     if (g_ent != 0.0f) g = _mm512_fnmadd_ps(_mm512_mul_ps(vge, pj), _mm512_add_ps(x, vent), g);
     if (cap > 0) {
