@@ -635,8 +635,9 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> attention_fwd_cpu(
   at::Tensor kt;
   if (isa == Isa::kAvx512 && ct == at::kFloat) kt = kc.transpose(2, 3).contiguous();
   AT_DISPATCH_FLOATING_TYPES(ct, "attention_fwd_cpu", [&] {
-    forward_kernel<scalar_t>(isa, qc, kc, vc, kt.defined() ? kt.data_ptr<scalar_t>() : nullptr, segs, padp, static_cast<scalar_t>(scale), window_left, window_right,
-                             static_cast<scalar_t>(softcap), out, lse,
+    forward_kernel<scalar_t>(isa, qc, kc, vc, kt.defined() ? kt.data_ptr<scalar_t>() : nullptr, segs, padp,
+                             static_cast<scalar_t>(scale), window_left, window_right, static_cast<scalar_t>(softcap),
+                             out, lse,
                              return_entropy ? ent.data_ptr<scalar_t>() : nullptr, nan_seen);
   });
   if (nan_seen.load()) {
@@ -682,7 +683,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> attention_bwd_cpu(
   }
   AT_DISPATCH_FLOATING_TYPES(ct, "attention_bwd_cpu", [&] {
     backward_kernel<scalar_t>(isa, gc, qc, kc, vc, kt.defined() ? kt.data_ptr<scalar_t>() : nullptr,
-                              vt.defined() ? vt.data_ptr<scalar_t>() : nullptr, lsec, outc, glse.defined() ? glse.data_ptr<scalar_t>() : nullptr,
+                              vt.defined() ? vt.data_ptr<scalar_t>() : nullptr, lsec, outc,
+                              glse.defined() ? glse.data_ptr<scalar_t>() : nullptr,
                               with_entropy ? gent.data_ptr<scalar_t>() : nullptr,
                               with_entropy ? entc.data_ptr<scalar_t>() : nullptr, segs, padp,
                               static_cast<scalar_t>(scale), window_left, window_right,

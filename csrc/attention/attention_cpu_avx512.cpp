@@ -293,7 +293,8 @@ float exp_row(float* s, int64_t n, float m, float* t) {
   for (int64_t j = 0; j < n; j += 16) {
     const __mmask16 in = lanes(n - j);
     __m512 x;
-    const __m512 p = _mm512_maskz_mov_ps(in, exp16_nonpositive(_mm512_sub_ps(_mm512_maskz_loadu_ps(in, s + j), vm), &x));
+    const __m512 shifted = _mm512_sub_ps(_mm512_maskz_loadu_ps(in, s + j), vm);
+    const __m512 p = _mm512_maskz_mov_ps(in, exp16_nonpositive(shifted, &x));
     _mm512_mask_storeu_ps(s + j, in, p);
     vsum = _mm512_add_ps(vsum, p);
     if (t != nullptr) vt = _mm512_fmadd_ps(p, x, vt);
