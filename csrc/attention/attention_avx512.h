@@ -26,6 +26,9 @@ void scores(int64_t m, int64_t n, int64_t k, float scale, float cap, const float
             int64_t ldbt, const int32_t* lo, const int32_t* hi, const bool* pad, float* c, int64_t ldc,
             float* row_max);
 
+// Whether x[0, n) holds a NaN.
+bool has_nan(const float* x, int64_t n);
+
 // The row passes of attention_cpu.cpp (same contracts as their AVX2 and scalar versions there).
 float prepare_row(float* s, int64_t n, float cap, int64_t lo, int64_t hi, const bool* pad);
 float exp_row(float* s, int64_t n, float m, float* t);

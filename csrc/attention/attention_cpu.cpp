@@ -313,7 +313,10 @@ void bwd_row(Isa isa, const T* logit, T* p, T* ds, int64_t n, T lse, T dsub, T g
 }
 
 template <typename T>
-bool has_nan(const T* x, int64_t n) {
+bool has_nan(Isa isa, const T* x, int64_t n) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (isa == Isa::kAvx512) return avx512::has_nan(x, n);
+  }
   bool found = false;
   for (int64_t i = 0; i < n; ++i) found |= (x[i] != x[i]);
   return found;
@@ -423,8 +426,8 @@ void forward_kernel(Isa isa, const at::Tensor& q, const at::Tensor& k, const at:
     const T* KT = kt_all == nullptr ? nullptr : kt_all + (sg.b * hkv + h / group) * d * sk + sg.k0;
     const bool* pad = pad_all == nullptr ? nullptr : pad_all + sg.b * sk + sg.k0;
     // NaN screening inside the parallel pass: each query tile, and K/V once per (segment, kv head)
-    bool nan_here = has_nan(Q, rows * d);
-    if (blk == 0 && h % group == 0) nan_here |= has_nan(K, sg.kn * d) || has_nan(V, sg.kn * d);
+    bool nan_here = has_nan(isa, Q, rows * d);
+    if (blk == 0 && h % group == 0) nan_here |= has_nan(isa, K, sg.kn * d) || has_nan(isa, V, sg.kn * d);
     if (nan_here) nan_seen.store(true, std::memory_order_relaxed);
     std::fill(acc.begin(), acc.begin() + rows * d, T(0));
     std::fill(mrow.begin(), mrow.end(), neg_inf<T>());
@@ -459,7 +462,7 @@ void forward_kernel(Isa isa, const at::Tensor& q, const at::Tensor& k, const at:
         trow[r] = lold > T(0) ? alpha * (trow[r] + (mold - mnew) * lold) + tsum : tsum;
         lrow[r] = alpha * lold + sum;
         mrow[r] = mnew;
-        if (alpha != T(1)) {
+        if (alpha != T(1) && lold > T(0)) {  // (lold == 0: nothing accumulated yet, the row is zero)
           T* a = acc.data() + r * d;
           for (int64_t c = 0; c < d; ++c) a[c] *= alpha;
         }

@@ -263,6 +263,15 @@ void mm_a_b(int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_
   }
 }
 
+bool has_nan(const float* x, int64_t n) {
+  __mmask16 found = 0;
+  for (int64_t j = 0; j < n; j += 16) {
+    const __m512 v = _mm512_maskz_loadu_ps(lanes(n - j), x + j);
+    found |= _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+  }
+  return found != 0;
+}
+
 float prepare_row(float* s, int64_t n, float cap, int64_t lo, int64_t hi, const bool* pad) {
   const __m512 ninf = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
   const __m512 vcap = _mm512_set1_ps(cap), vinv = _mm512_set1_ps(cap > 0 ? 1.0f / cap : 0.0f);
@@ -343,6 +352,7 @@ void scores(int64_t, int64_t, int64_t, float, float, const float*, int64_t, cons
             const int32_t*, const bool*, float*, int64_t, float*) {
   std::abort();
 }
+bool has_nan(const float*, int64_t) { std::abort(); }
 float prepare_row(float*, int64_t, float, int64_t, int64_t, const bool*) { std::abort(); }
 float exp_row(float*, int64_t, float, float*) { std::abort(); }
 void bwd_row(const float*, float*, float*, int64_t, float, float, float, float, float) { std::abort(); }
