@@ -188,10 +188,11 @@ def test_multi_tile_shapes_match_the_oracle_fp32(shape, options):
     check_against_oracle(q, k, v, *FP32, **options)
 
 
-ISA_CASES = [  # (shape, options): d = 64 and d = 24 (partial 16-lane vectors), every mask kind, saturated softcap
+# (shape, options): d = 64, 24 and 80 (partial 16-lane vectors, two column blocks), every mask, saturated softcap
+ISA_CASES = [
     ((1, 2, 1, 200, 330, 64), {"causal": True, "softcap": 5.0}),
     ((2, 2, 1, 100, 300, 24), {"window": (40, 9), "softcap": 2.0, "scale": 3.0, "padding": True}),
-    ((1, 2, 1, 400, 400, 40), {"cu_seqlens_q": [0, 150, 151, 400], "cu_seqlens_k": [0, 200, 220, 400]}),
+    ((1, 2, 1, 400, 400, 80), {"cu_seqlens_q": [0, 150, 151, 400], "cu_seqlens_k": [0, 200, 220, 400]}),
 ]
 
 
