@@ -29,8 +29,8 @@ void scores(int64_t m, int64_t n, int64_t k, float scale, float cap, const float
 // Whether x[0, n) holds a NaN.
 bool has_nan(const float* x, int64_t n);
 
-// The row passes of attention_cpu.cpp (same contracts as their AVX2 and scalar versions there).
-float prepare_row(float* s, int64_t n, float cap, int64_t lo, int64_t hi, const bool* pad);
+// The row passes of attention_cpu.cpp (same contracts as their AVX2 and scalar versions there; the logits come from
+// scores(), which applies the softcap and masks that prepare_row applies on the other paths).
 float exp_row(float* s, int64_t n, float m, float* t);
 void bwd_row(const float* logit, float* p, float* ds, int64_t n, float lse, float dsub, float g_ent, float ent,
              float cap);

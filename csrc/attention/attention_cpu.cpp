@@ -283,8 +283,7 @@ template <typename T>
 T prepare_row(Isa isa, T* s, int64_t n, T cap, int64_t lo, int64_t hi, const bool* pad) {
 #ifdef INFOMIX_X86
   if constexpr (std::is_same_v<T, float>) {
-    if (isa == Isa::kAvx512) return avx512::prepare_row(s, n, cap, lo, hi, pad);
-    if (isa == Isa::kAvx2) return prepare_row_avx2(s, n, cap, lo, hi, pad);
+    if (isa != Isa::kScalar) return prepare_row_avx2(s, n, cap, lo, hi, pad);  // (AVX-512 float: scores())
   }
 #endif
   return prepare_row_scalar<T>(s, n, cap, lo, hi, pad);

@@ -272,30 +272,6 @@ bool has_nan(const float* x, int64_t n) {
   return found != 0;
 }
 
-float prepare_row(float* s, int64_t n, float cap, int64_t lo, int64_t hi, const bool* pad) {
-  const __m512 ninf = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
-  const __m512 vcap = _mm512_set1_ps(cap), vinv = _mm512_set1_ps(cap > 0 ? 1.0f / cap : 0.0f);
-  const __m512i vlo = _mm512_set1_epi32(static_cast<int32_t>(std::clamp<int64_t>(lo, 0, n)));
-  const __m512i vhi = _mm512_set1_epi32(static_cast<int32_t>(std::clamp<int64_t>(hi, 0, n)));
-  const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-  __m512 vmax = ninf;
-  for (int64_t j = 0; j < n; j += 16) {
-    const __mmask16 in = lanes(n - j);
-    __m512 x = _mm512_maskz_loadu_ps(in, s + j);
-    if (cap > 0) x = _mm512_mul_ps(vcap, tanh16(_mm512_mul_ps(x, vinv)));
-    const __m512i idx = _mm512_add_epi32(iota, _mm512_set1_epi32(static_cast<int32_t>(j)));
-    __mmask16 visible = _mm512_cmpge_epi32_mask(idx, vlo) & _mm512_cmplt_epi32_mask(idx, vhi);
-    if (pad != nullptr) {
-      const __m128i bytes = _mm_maskz_loadu_epi8(in, pad + j);
-      visible &= static_cast<__mmask16>(~_mm_test_epi8_mask(bytes, bytes));
-    }
-    x = _mm512_mask_mov_ps(ninf, visible, x);
-    _mm512_mask_storeu_ps(s + j, in, x);
-    vmax = _mm512_mask_max_ps(vmax, in, vmax, x);
-  }
-  return _mm512_reduce_max_ps(vmax);
-}
-
 float exp_row(float* s, int64_t n, float m, float* t) {
   const __m512 vm = _mm512_set1_ps(m);
   __m512 vsum = _mm512_setzero_ps(), vt = _mm512_setzero_ps();
@@ -353,7 +329,6 @@ void scores(int64_t, int64_t, int64_t, float, float, const float*, int64_t, cons
   std::abort();
 }
 bool has_nan(const float*, int64_t) { std::abort(); }
-float prepare_row(float*, int64_t, float, int64_t, int64_t, const bool*) { std::abort(); }
 float exp_row(float*, int64_t, float, float*) { std::abort(); }
 void bwd_row(const float*, float*, float*, int64_t, float, float, float, float, float) { std::abort(); }
 }  // namespace infomix::attention::avx512
