@@ -26,6 +26,9 @@ void scores(int64_t m, int64_t n, int64_t k, float scale, float cap, const float
             int64_t ldbt, const int32_t* lo, const int32_t* hi, const bool* pad, float* c, int64_t ldc,
             float* row_max);
 
+// dst[cols x rows] = src[rows x cols]^T, both contiguous.
+void transpose(const float* src, int64_t rows, int64_t cols, float* dst);
+
 // Whether x[0, n) holds a NaN.
 bool has_nan(const float* x, int64_t n);
 

@@ -598,6 +598,18 @@ void backward_kernel(Isa isa, const at::Tensor& dout, const at::Tensor& q, const
 }
 
 // ---------------------------------------------------------------------------------------------
+// Contiguous float x [B, H, S, d] as x^T [B, H, d, S] for the AVX-512 tiles, one (b, h) matrix per task.
+at::Tensor transposed(const at::Tensor& x) {
+  const int64_t mats = x.size(0) * x.size(1), len = x.size(2), d = x.size(3);
+  at::Tensor t = at::empty({x.size(0), x.size(1), d, len}, x.options());
+  const float* src = x.data_ptr<float>();
+  float* dst = t.data_ptr<float>();
+  at::parallel_for(0, mats, 1, [&](int64_t m0, int64_t m1) {
+    for (int64_t m = m0; m < m1; ++m) avx512::transpose(src + m * len * d, len, d, dst + m * len * d);
+  });
+  return t;
+}
+
 at::ScalarType compute_type(const at::Tensor& q) {
   return q.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
 }
@@ -635,7 +647,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> attention_fwd_cpu(
   const Isa isa = kernel_isa();
   // the AVX-512 tiles read K transposed, [B, Hkv, d, S_k] (O(S d) extra memory)
   at::Tensor kt;
-  if (isa == Isa::kAvx512 && ct == at::kFloat) kt = kc.transpose(2, 3).contiguous();
+  if (isa == Isa::kAvx512 && ct == at::kFloat) kt = transposed(kc);
   AT_DISPATCH_FLOATING_TYPES(ct, "attention_fwd_cpu", [&] {
     forward_kernel<scalar_t>(isa, qc, kc, vc, kt.defined() ? kt.data_ptr<scalar_t>() : nullptr, segs, padp,
                              static_cast<scalar_t>(scale), window_left, window_right, static_cast<scalar_t>(softcap),
@@ -680,8 +692,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> attention_bwd_cpu(
   const Isa isa = kernel_isa();
   at::Tensor kt, vt;  // the AVX-512 tiles read K and V transposed, [B, Hkv, d, S_k]
   if (isa == Isa::kAvx512 && ct == at::kFloat) {
-    kt = kc.transpose(2, 3).contiguous();
-    vt = vc.transpose(2, 3).contiguous();
+    kt = transposed(kc);
+    vt = transposed(vc);
   }
   AT_DISPATCH_FLOATING_TYPES(ct, "attention_bwd_cpu", [&] {
     backward_kernel<scalar_t>(isa, gc, qc, kc, vc, kt.defined() ? kt.data_ptr<scalar_t>() : nullptr,

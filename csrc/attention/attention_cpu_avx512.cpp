@@ -263,6 +263,35 @@ void mm_a_b(int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_
   }
 }
 
+void transpose(const float* src, int64_t rows, int64_t cols, float* dst) {
+  int64_t i0 = 0;
+  for (; i0 + 8 <= rows; i0 += 8) {
+    int64_t c0 = 0;
+    for (; c0 + 8 <= cols; c0 += 8) {  // 8 x 8 blocks in registers: interleave pairs, then quads, then halves
+      __m256 r[8], t[8], u[8];
+      for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(src + (i0 + i) * cols + c0);
+      for (int i = 0; i < 8; i += 2) {
+        t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+      }
+      for (int i = 0; i < 8; i += 4) {
+        u[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);
+        u[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xEE);
+        u[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+        u[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
+      }
+      for (int i = 0; i < 4; ++i) {
+        _mm256_storeu_ps(dst + (c0 + i) * rows + i0, _mm256_permute2f128_ps(u[i], u[i + 4], 0x20));
+        _mm256_storeu_ps(dst + (c0 + i + 4) * rows + i0, _mm256_permute2f128_ps(u[i], u[i + 4], 0x31));
+      }
+    }
+    for (; c0 < cols; ++c0)
+      for (int64_t i = i0; i < i0 + 8; ++i) dst[c0 * rows + i] = src[i * cols + c0];
+  }
+  for (; i0 < rows; ++i0)
+    for (int64_t c = 0; c < cols; ++c) dst[c * rows + i0] = src[i0 * cols + c];
+}
+
 bool has_nan(const float* x, int64_t n) {
   __mmask16 found = 0;
   for (int64_t j = 0; j < n; j += 16) {
@@ -328,6 +357,7 @@ void scores(int64_t, int64_t, int64_t, float, float, const float*, int64_t, cons
             const int32_t*, const bool*, float*, int64_t, float*) {
   std::abort();
 }
+void transpose(const float*, int64_t, int64_t, float*) { std::abort(); }
 bool has_nan(const float*, int64_t) { std::abort(); }
 float exp_row(float*, int64_t, float, float*) { std::abort(); }
 void bwd_row(const float*, float*, float*, int64_t, float, float, float, float, float) { std::abort(); }
