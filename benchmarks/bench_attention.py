@@ -194,6 +194,7 @@ def main(argv: list[str] | None = None) -> int:
         "machine": platform.processor() or platform.machine(),
         "cpu_count": os.cpu_count(),
         "compiled_kernels": info.get("cpu_kernels", []),
+        "kernel_set_cap": os.environ.get("INFOMIX_ATTENTION_ISA") or "none (the widest the CPU runs)",
         "shape": {"B": BATCH, "H": HEADS, "d": HEAD_DIM, "S": lengths},
         "dtype": "float32",
         "threads": threads_list,

@@ -2,6 +2,8 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <cstdlib>
+#include <cstring>
 #include <limits>
 #include <vector>
 
@@ -15,6 +17,7 @@
 #endif
 
 #include "attention/attention.h"
+#include "attention/attention_avx512.h"
 #include "common/avx2_math.h"
 
 // The BLAS that libtorch links (MKL or OpenBLAS) exports the Fortran GEMMs; weak so a build without
@@ -31,10 +34,32 @@ int MKL_Set_Num_Threads_Local(int) __attribute__((weak));
 namespace infomix::attention {
 namespace {
 
-constexpr int64_t kFwdRows = 64;    // queries per forward tile
+constexpr int64_t kFwdRows = 72;    // queries per forward tile (a multiple of the 6-row register tiles)
 constexpr int64_t kFwdCols = 512;   // keys per forward tile
-constexpr int64_t kBwdRows = 64;    // queries per backward tile
-constexpr int64_t kBwdCols = 128;   // keys per backward work item
+constexpr int64_t kBwdRows = 72;    // queries per backward tile
+constexpr int64_t kBwdCols = 192;   // keys per backward work item (6-row tiles of dK, dV; 64-column tiles of S)
+
+// Kernel set: scalar rows + BLAS tiles, AVX2 rows + BLAS tiles, or the AVX-512 tiles and rows of
+// attention_cpu_avx512.cpp (float only; double always takes the first). INFOMIX_ATTENTION_ISA=scalar or =avx2
+// caps the choice below the widest the CPU runs (tests compare the paths).
+enum class Isa { kScalar, kAvx2, kAvx512 };
+
+Isa kernel_isa() {
+  static const Isa best = [] {
+#ifdef INFOMIX_X86
+    if (avx512::compiled() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("fma")) {
+      return Isa::kAvx512;
+    }
+    if (cpu_has_avx2()) return Isa::kAvx2;
+#endif
+    return Isa::kScalar;
+  }();
+  const char* cap = std::getenv("INFOMIX_ATTENTION_ISA");
+  if (cap != nullptr && std::strcmp(cap, "scalar") == 0) return Isa::kScalar;
+  if (cap != nullptr && std::strcmp(cap, "avx2") == 0 && best == Isa::kAvx512) return Isa::kAvx2;
+  return best;
+}
 
 // ---------------------------------------------------------------------------------------------
 // Column-major GEMM  C = alpha * op(A) * op(B) + beta * C  (BLAS convention).
@@ -92,6 +117,36 @@ template <typename T>
 void mm_atb(int64_t c, int64_t d, int64_t r, T alpha, const T* p, int64_t ldp, const T* x, int64_t ldx, T beta, T* g,
             int64_t ldg) {
   gemm<T>('N', 'T', d, c, r, alpha, x, ldx, p, ldp, beta, g, ldg);
+}
+
+// The tile products of the kernels below: the AVX-512 register tiles when `fast` (float, AVX-512 CPU), the BLAS
+// GEMM otherwise. The AVX-512 product with B^T reads B transposed (bt: [d x c] with leading dimension ldbt).
+// S[r x c] = alpha * A[r x d] * B[c x d]^T
+template <typename T>
+void tile_abt(bool fast, int64_t r, int64_t c, int64_t d, T alpha, const T* a, int64_t lda, const T* b, int64_t ldb,
+              const T* bt, int64_t ldbt, T* s, int64_t lds) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (fast) return avx512::mm_a_bt(r, c, d, alpha, a, lda, bt, ldbt, s, lds);
+  }
+  mm_abt<T>(r, c, d, alpha, a, lda, b, ldb, T(0), s, lds);
+}
+// O[r x d] += alpha * P[r x c] * V[c x d]
+template <typename T>
+void tile_ab(bool fast, int64_t r, int64_t d, int64_t c, T alpha, const T* p, int64_t ldp, const T* v, int64_t ldv,
+             T* o, int64_t ldo) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (fast) return avx512::mm_a_b(r, d, c, alpha, p, ldp, 1, v, ldv, true, o, ldo);
+  }
+  mm_ab<T>(r, d, c, alpha, p, ldp, v, ldv, T(1), o, ldo);
+}
+// G[c x d] += alpha * P[r x c]^T * X[r x d]
+template <typename T>
+void tile_atb(bool fast, int64_t c, int64_t d, int64_t r, T alpha, const T* p, int64_t ldp, const T* x, int64_t ldx,
+              T* g, int64_t ldg) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (fast) return avx512::mm_a_b(c, d, r, alpha, p, 1, ldp, x, ldx, true, g, ldg);
+  }
+  mm_atb<T>(c, d, r, alpha, p, ldp, x, ldx, T(1), g, ldg);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -225,34 +280,42 @@ __attribute__((target("avx2,fma"))) void bwd_row_avx2(const float* logit, float*
 #endif  // INFOMIX_X86
 
 template <typename T>
-T prepare_row(T* s, int64_t n, T cap, int64_t lo, int64_t hi, const bool* pad) {
+T prepare_row(Isa isa, T* s, int64_t n, T cap, int64_t lo, int64_t hi, const bool* pad) {
 #ifdef INFOMIX_X86
-  if constexpr (std::is_same_v<T, float>)
-    if (cpu_has_avx2()) return prepare_row_avx2(s, n, cap, lo, hi, pad);
+  if constexpr (std::is_same_v<T, float>) {
+    if (isa != Isa::kScalar) return prepare_row_avx2(s, n, cap, lo, hi, pad);  // (AVX-512 float: scores())
+  }
 #endif
   return prepare_row_scalar<T>(s, n, cap, lo, hi, pad);
 }
 
 template <typename T>
-T exp_row(T* s, int64_t n, T m, T* t) {
+T exp_row(Isa isa, T* s, int64_t n, T m, T* t) {
 #ifdef INFOMIX_X86
-  if constexpr (std::is_same_v<T, float>)
-    if (cpu_has_avx2()) return exp_row_avx2(s, n, m, t);
+  if constexpr (std::is_same_v<T, float>) {
+    if (isa == Isa::kAvx512) return avx512::exp_row(s, n, m, t);
+    if (isa == Isa::kAvx2) return exp_row_avx2(s, n, m, t);
+  }
 #endif
   return exp_row_scalar<T>(s, n, m, t);
 }
 
 template <typename T>
-void bwd_row(const T* logit, T* p, T* ds, int64_t n, T lse, T dsub, T g_ent, T ent, T cap) {
+void bwd_row(Isa isa, const T* logit, T* p, T* ds, int64_t n, T lse, T dsub, T g_ent, T ent, T cap) {
 #ifdef INFOMIX_X86
-  if constexpr (std::is_same_v<T, float>)
-    if (cpu_has_avx2()) return bwd_row_avx2(logit, p, ds, n, lse, dsub, g_ent, ent, cap);
+  if constexpr (std::is_same_v<T, float>) {
+    if (isa == Isa::kAvx512) return avx512::bwd_row(logit, p, ds, n, lse, dsub, g_ent, ent, cap);
+    if (isa == Isa::kAvx2) return bwd_row_avx2(logit, p, ds, n, lse, dsub, g_ent, ent, cap);
+  }
 #endif
   bwd_row_scalar<T>(logit, p, ds, n, lse, dsub, g_ent, ent, cap);
 }
 
 template <typename T>
-bool has_nan(const T* x, int64_t n) {
+bool has_nan(Isa isa, const T* x, int64_t n) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (isa == Isa::kAvx512) return avx512::has_nan(x, n);
+  }
   bool found = false;
   for (int64_t i = 0; i < n; ++i) found |= (x[i] != x[i]);
   return found;
@@ -266,6 +329,26 @@ struct Window {
   int64_t lo(int64_t i) const { return left < 0 ? 0 : std::max<int64_t>(0, i + (kn - qn) - left); }
   int64_t hi(int64_t i) const { return right < 0 ? kn - 1 : std::min<int64_t>(kn - 1, i + (kn - qn) + right); }
 };
+
+// AVX-512 score block (float only): S = logits of scale * Q KT for queries i0.. of the segment and keys j0.., with
+// the softcap and the window / padding masks applied in the register tiles; row_max[r] = the row maxima when given.
+template <typename T>
+void score_block(int64_t rows, int64_t cols, int64_t d, T scale, T cap, const T* q, const T* kt, int64_t ldkt,
+                 const Window& win, int64_t i0, int64_t j0, const bool* pad, T* s, int64_t lds, T* row_max) {
+  if constexpr (std::is_same_v<T, float>) {
+    thread_local std::vector<int32_t> lo, hi;
+    lo.resize(rows);
+    hi.resize(rows);
+    for (int64_t r = 0; r < rows; ++r) {
+      lo[r] = static_cast<int32_t>(std::clamp<int64_t>(win.lo(i0 + r) - j0, 0, cols));
+      hi[r] = static_cast<int32_t>(std::clamp<int64_t>(win.hi(i0 + r) - j0 + 1, 0, cols));
+      if (row_max != nullptr) row_max[r] = neg_inf<T>();
+    }
+    avx512::scores(rows, cols, d, scale, cap, q, d, kt, ldkt, lo.data(), hi.data(), pad, s, lds, row_max);
+  } else {
+    TORCH_CHECK(false, "attention: the AVX-512 score block is float only");
+  }
+}
 
 // Run `work(item, worker)` for items [0, n) on the intra-op pool, dynamically load-balanced.
 template <typename F>
@@ -307,9 +390,9 @@ struct Items {
 
 // ---------------------------------------------------------------------------------------------
 template <typename T>
-void forward_kernel(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const std::vector<Segment>& segs,
-                    const bool* pad_all, T scale, int64_t wl, int64_t wr, T cap, at::Tensor& out, at::Tensor& lse,
-                    T* ent_all, std::atomic<bool>& nan_seen) {
+void forward_kernel(Isa isa, const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const T* kt_all,
+                    const std::vector<Segment>& segs, const bool* pad_all, T scale, int64_t wl, int64_t wr, T cap,
+                    at::Tensor& out, at::Tensor& lse, T* ent_all, std::atomic<bool>& nan_seen) {
   const int64_t hq = q.size(1), hkv = k.size(1), sq = q.size(2), sk = k.size(2), d = q.size(3);
   const int64_t group = hq / hkv;
   const T* qp = q.data_ptr<T>();
@@ -317,12 +400,14 @@ void forward_kernel(const at::Tensor& q, const at::Tensor& k, const at::Tensor& 
   const T* vp = v.data_ptr<T>();
   T* op = out.data_ptr<T>();
   T* lp = lse.data_ptr<T>();
+  const bool fast = kt_all != nullptr;
   const Items items(segs, hq, kFwdRows, false);
   const int64_t workers = std::max<int64_t>(1, std::min<int64_t>(at::get_num_threads(), items.total));
 
   parallel_items(items.total, workers, [&](int64_t item, int64_t) {
-    thread_local std::vector<T> sbuf, acc, mrow, lrow, trow;
+    thread_local std::vector<T> sbuf, acc, mrow, lrow, trow, bmax;
     sbuf.resize(kFwdRows * kFwdCols);
+    bmax.resize(kFwdRows);
     acc.resize(kFwdRows * d);
     mrow.resize(kFwdRows);
     lrow.resize(kFwdRows);
@@ -337,10 +422,11 @@ void forward_kernel(const at::Tensor& q, const at::Tensor& k, const at::Tensor& 
     const int64_t kvbase = ((sg.b * hkv + h / group) * sk + sg.k0) * d;
     const T* K = kp + kvbase;
     const T* V = vp + kvbase;
+    const T* KT = kt_all == nullptr ? nullptr : kt_all + (sg.b * hkv + h / group) * d * sk + sg.k0;
     const bool* pad = pad_all == nullptr ? nullptr : pad_all + sg.b * sk + sg.k0;
     // NaN screening inside the parallel pass: each query tile, and K/V once per (segment, kv head)
-    bool nan_here = has_nan(Q, rows * d);
-    if (blk == 0 && h % group == 0) nan_here |= has_nan(K, sg.kn * d) || has_nan(V, sg.kn * d);
+    bool nan_here = has_nan(isa, Q, rows * d);
+    if (blk == 0 && h % group == 0) nan_here |= has_nan(isa, K, sg.kn * d) || has_nan(isa, V, sg.kn * d);
     if (nan_here) nan_seen.store(true, std::memory_order_relaxed);
     std::fill(acc.begin(), acc.begin() + rows * d, T(0));
     std::fill(mrow.begin(), mrow.end(), neg_inf<T>());
@@ -351,12 +437,17 @@ void forward_kernel(const at::Tensor& q, const at::Tensor& k, const at::Tensor& 
     for (int64_t j0 = jbeg; j0 < jend; j0 += kFwdCols) {
       const int64_t cols = std::min(kFwdCols, jend - j0);
       T* S = sbuf.data();
-      mm_abt<T>(rows, cols, d, scale, Q, d, K + j0 * d, d, T(0), S, kFwdCols);
+      if (fast) {  // logits and row maxima straight from the register tiles
+        score_block<T>(rows, cols, d, scale, cap, Q, KT + j0, sk, win, i0, j0, pad == nullptr ? nullptr : pad + j0,
+                       S, kFwdCols, bmax.data());
+      } else {
+        tile_abt<T>(false, rows, cols, d, scale, Q, d, K + j0 * d, d, nullptr, sk, S, kFwdCols);
+      }
       for (int64_t r = 0; r < rows; ++r) {
         T* srow = S + r * kFwdCols;
         const int64_t i = i0 + r;
         const int64_t lo = win.lo(i) - j0, hi = win.hi(i) - j0 + 1;
-        const T mx = prepare_row<T>(srow, cols, cap, lo, hi, pad == nullptr ? nullptr : pad + j0);
+        const T mx = fast ? bmax[r] : prepare_row<T>(isa, srow, cols, cap, lo, hi, pad == nullptr ? nullptr : pad + j0);
         const T mnew = std::max(mrow[r], mx);
         if (mnew == neg_inf<T>()) {  // nothing visible yet in this row
           std::fill(srow, srow + cols, T(0));
@@ -365,17 +456,17 @@ void forward_kernel(const at::Tensor& q, const at::Tensor& k, const at::Tensor& 
         const T mold = mrow[r], lold = lrow[r];
         const T alpha = mold == neg_inf<T>() ? T(0) : std::exp(mold - mnew);
         T tsum = 0;
-        const T sum = exp_row<T>(srow, cols, mnew, ent_all != nullptr ? &tsum : nullptr);
+        const T sum = exp_row<T>(isa, srow, cols, mnew, ent_all != nullptr ? &tsum : nullptr);
         // entropy bookkeeping relative to the running max: t = sum p (x - m)
         trow[r] = lold > T(0) ? alpha * (trow[r] + (mold - mnew) * lold) + tsum : tsum;
         lrow[r] = alpha * lold + sum;
         mrow[r] = mnew;
-        if (alpha != T(1)) {
+        if (alpha != T(1) && lold > T(0)) {  // (lold == 0: nothing accumulated yet, the row is zero)
           T* a = acc.data() + r * d;
           for (int64_t c = 0; c < d; ++c) a[c] *= alpha;
         }
       }
-      mm_ab<T>(rows, d, cols, T(1), S, kFwdCols, V + j0 * d, d, T(1), acc.data(), d);
+      tile_ab<T>(fast, rows, d, cols, T(1), S, kFwdCols, V + j0 * d, d, acc.data(), d);
     }
     for (int64_t r = 0; r < rows; ++r) {
       T* o = op + (row0 + r) * d;
@@ -396,7 +487,8 @@ void forward_kernel(const at::Tensor& q, const at::Tensor& k, const at::Tensor& 
 }
 
 template <typename T>
-void backward_kernel(const at::Tensor& dout, const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+void backward_kernel(Isa isa, const at::Tensor& dout, const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                     const T* kt_all, const T* vt_all,
                      const at::Tensor& lse, const at::Tensor& out, const T* glse_all, const T* gent_all,
                      const T* ent_all,
                      const std::vector<Segment>& segs, const bool* pad_all, T scale, int64_t wl, int64_t wr, T cap,
@@ -411,6 +503,7 @@ void backward_kernel(const at::Tensor& dout, const at::Tensor& q, const at::Tens
   const T* op = out.data_ptr<T>();
   T* dkp = dk.data_ptr<T>();
   T* dvp = dv.data_ptr<T>();
+  const bool fast = kt_all != nullptr && vt_all != nullptr;
   const Items items(segs, hkv, kBwdCols, true);
   const int64_t workers = std::max<int64_t>(1, std::min<int64_t>(at::get_num_threads(), items.total));
   // dQ gathers contributions from every key tile: one accumulator per worker, summed at the end.
@@ -434,6 +527,9 @@ void backward_kernel(const at::Tensor& dout, const at::Tensor& q, const at::Tens
     const int64_t kvrow0 = (sg.b * hkv + hk) * sk + sg.k0 + j0;
     const T* K = kp + kvrow0 * d;
     const T* V = vp + kvrow0 * d;
+    const int64_t tbase = (sg.b * hkv + hk) * d * sk + sg.k0 + j0;
+    const T* KT = fast ? kt_all + tbase : nullptr;
+    const T* VT = fast ? vt_all + tbase : nullptr;
     const bool* pad = pad_all == nullptr ? nullptr : pad_all + sg.b * sk + sg.k0 + j0;
     std::fill(dkacc.begin(), dkacc.begin() + cols * d, T(0));
     std::fill(dvacc.begin(), dvacc.begin() + cols * d, T(0));
@@ -460,8 +556,12 @@ void backward_kernel(const at::Tensor& dout, const at::Tensor& q, const at::Tens
           for (int64_t c = 0; c < d; ++c) acc += g[c] * o[c];
           dsub[r] = glse_all == nullptr ? acc : acc - glse_all[row0 + r];
         }
-        mm_abt<T>(rows, cols, d, scale, Q, d, K, d, T(0), S, kBwdCols);
-        mm_abt<T>(rows, cols, d, T(1), G, d, V, d, T(0), DS, kBwdCols);
+        if (fast) {  // logits (softcap, masks) straight from the register tiles
+          score_block<T>(rows, cols, d, scale, cap, Q, KT, sk, win, i0, j0, pad, S, kBwdCols, nullptr);
+        } else {
+          tile_abt<T>(false, rows, cols, d, scale, Q, d, K, d, nullptr, sk, S, kBwdCols);
+        }
+        tile_abt<T>(fast, rows, cols, d, T(1), G, d, V, d, VT, sk, DS, kBwdCols);
         for (int64_t r = 0; r < rows; ++r) {
           const int64_t i = i0 + r;
           T* srow = S + r * kBwdCols;
@@ -473,14 +573,14 @@ void backward_kernel(const at::Tensor& dout, const at::Tensor& q, const at::Tens
             std::fill(dsrow, dsrow + cols, T(0));
             continue;
           }
-          prepare_row<T>(srow, cols, cap, win.lo(i) - j0, win.hi(i) - j0 + 1, pad);
+          if (!fast) prepare_row<T>(isa, srow, cols, cap, win.lo(i) - j0, win.hi(i) - j0 + 1, pad);
           const T ge = gent_all == nullptr ? T(0) : gent_all[row0 + r];
           const T en = ent_all == nullptr ? T(0) : ent_all[row0 + r];
-          bwd_row<T>(srow, prow, dsrow, cols, l, dsub[r], ge, en, cap);
+          bwd_row<T>(isa, srow, prow, dsrow, cols, l, dsub[r], ge, en, cap);
         }
-        mm_atb<T>(cols, d, rows, T(1), P, kBwdCols, G, d, T(1), dvacc.data(), d);
-        mm_atb<T>(cols, d, rows, scale, DS, kBwdCols, Q, d, T(1), dkacc.data(), d);
-        mm_ab<T>(rows, d, cols, scale, DS, kBwdCols, K, d, T(1), dqp + row0 * d, d);
+        tile_atb<T>(fast, cols, d, rows, T(1), P, kBwdCols, G, d, dvacc.data(), d);
+        tile_atb<T>(fast, cols, d, rows, scale, DS, kBwdCols, Q, d, dkacc.data(), d);
+        tile_ab<T>(fast, rows, d, cols, scale, DS, kBwdCols, K, d, dqp + row0 * d, d);
       }
     }
     std::copy(dkacc.begin(), dkacc.begin() + cols * d, dkp + kvrow0 * d);
@@ -498,6 +598,18 @@ void backward_kernel(const at::Tensor& dout, const at::Tensor& q, const at::Tens
 }
 
 // ---------------------------------------------------------------------------------------------
+// Contiguous float x [B, H, S, d] as x^T [B, H, d, S] for the AVX-512 tiles, one (b, h) matrix per task.
+at::Tensor transposed(const at::Tensor& x) {
+  const int64_t mats = x.size(0) * x.size(1), len = x.size(2), d = x.size(3);
+  at::Tensor t = at::empty({x.size(0), x.size(1), d, len}, x.options());
+  const float* src = x.data_ptr<float>();
+  float* dst = t.data_ptr<float>();
+  at::parallel_for(0, mats, 1, [&](int64_t m0, int64_t m1) {
+    for (int64_t m = m0; m < m1; ++m) avx512::transpose(src + m * len * d, len, d, dst + m * len * d);
+  });
+  return t;
+}
+
 at::ScalarType compute_type(const at::Tensor& q) {
   return q.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
 }
@@ -532,9 +644,14 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> attention_fwd_cpu(
   at::Tensor ent = at::empty({return_entropy ? q.size(0) : 0, q.size(1), q.size(2)}, qc.options());
   const bool* padp = pad.defined() ? pad.data_ptr<bool>() : nullptr;
   std::atomic<bool> nan_seen{false};
+  const Isa isa = kernel_isa();
+  // the AVX-512 tiles read K transposed, [B, Hkv, d, S_k] (O(S d) extra memory)
+  at::Tensor kt;
+  if (isa == Isa::kAvx512 && ct == at::kFloat) kt = transposed(kc);
   AT_DISPATCH_FLOATING_TYPES(ct, "attention_fwd_cpu", [&] {
-    forward_kernel<scalar_t>(qc, kc, vc, segs, padp, static_cast<scalar_t>(scale), window_left, window_right,
-                             static_cast<scalar_t>(softcap), out, lse,
+    forward_kernel<scalar_t>(isa, qc, kc, vc, kt.defined() ? kt.data_ptr<scalar_t>() : nullptr, segs, padp,
+                             static_cast<scalar_t>(scale), window_left, window_right, static_cast<scalar_t>(softcap),
+                             out, lse,
                              return_entropy ? ent.data_ptr<scalar_t>() : nullptr, nan_seen);
   });
   if (nan_seen.load()) {
@@ -572,8 +689,16 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> attention_bwd_cpu(
   const bool* padp = pad.defined() ? pad.data_ptr<bool>() : nullptr;
   // every key row belongs to one key tile and is written once; dQ is the sum of the per-worker parts
   at::Tensor dq, dk = at::empty_like(kc), dv = at::empty_like(vc);
+  const Isa isa = kernel_isa();
+  at::Tensor kt, vt;  // the AVX-512 tiles read K and V transposed, [B, Hkv, d, S_k]
+  if (isa == Isa::kAvx512 && ct == at::kFloat) {
+    kt = transposed(kc);
+    vt = transposed(vc);
+  }
   AT_DISPATCH_FLOATING_TYPES(ct, "attention_bwd_cpu", [&] {
-    backward_kernel<scalar_t>(gc, qc, kc, vc, lsec, outc, glse.defined() ? glse.data_ptr<scalar_t>() : nullptr,
+    backward_kernel<scalar_t>(isa, gc, qc, kc, vc, kt.defined() ? kt.data_ptr<scalar_t>() : nullptr,
+                              vt.defined() ? vt.data_ptr<scalar_t>() : nullptr, lsec, outc,
+                              glse.defined() ? glse.data_ptr<scalar_t>() : nullptr,
                               with_entropy ? gent.data_ptr<scalar_t>() : nullptr,
                               with_entropy ? entc.data_ptr<scalar_t>() : nullptr, segs, padp,
                               static_cast<scalar_t>(scale), window_left, window_right,

@@ -188,6 +188,32 @@ def test_multi_tile_shapes_match_the_oracle_fp32(shape, options):
     check_against_oracle(q, k, v, *FP32, **options)
 
 
+# (shape, options): d = 64, 24 and 80 (partial 16-lane vectors, two column blocks), every mask, saturated softcap
+ISA_CASES = [
+    ((1, 2, 1, 200, 330, 64), {"causal": True, "softcap": 5.0}),
+    ((2, 2, 1, 100, 300, 24), {"window": (40, 9), "softcap": 2.0, "scale": 3.0, "padding": True}),
+    ((1, 2, 1, 400, 400, 80), {"cu_seqlens_q": [0, 150, 151, 400], "cu_seqlens_k": [0, 200, 220, 400]}),
+]
+
+
+@pytest.mark.parametrize("isa", ["scalar", "avx2", "avx512"])
+@pytest.mark.parametrize(("shape", "options"), ISA_CASES)
+def test_each_cpu_kernel_set_matches_the_oracle(isa, shape, options, monkeypatch):
+    # INFOMIX_ATTENTION_ISA=scalar / =avx2 cap the float kernels at BLAS tiles with scalar / AVX2 row passes; avx512
+    # (as unset) takes the widest the CPU runs, the AVX-512 register tiles where it has them
+    if not infomix.ops.build_info()["compiled"]:
+        pytest.skip("compiled library not available")
+    monkeypatch.setenv("INFOMIX_ATTENTION_ISA", isa)
+    options = dict(options)
+    if options.pop("padding", False):
+        options["key_padding_mask"] = torch.rand(shape[0], shape[4], generator=torch.Generator().manual_seed(8)) < 0.4
+    for key in ("cu_seqlens_q", "cu_seqlens_k"):
+        if key in options:
+            options[key] = torch.tensor(options[key])
+    q, k, v = make_inputs(*shape, torch.float32, seed=13)
+    check_against_oracle(q, k, v, *FP32, **options)
+
+
 @pytest.mark.parametrize(
     "options",
     [
