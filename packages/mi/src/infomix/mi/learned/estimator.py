@@ -87,8 +87,8 @@ class LearnedEstimator:
         """The network's raw quantiles (nats) of I(x; y), one per level of the checkpoint, increasing."""
         return self._predict(x, y)[0]
 
-    def _predict(self, x: Any, y: Any) -> tuple[np.ndarray, float]:
-        """The raw quantiles and the Gaussian-copula MI of the sample's normal scores."""
+    def _predict(self, x: Any, y: Any) -> tuple[np.ndarray, float, int]:
+        """The raw quantiles, the Gaussian-copula MI of the sample's normal scores, and n."""
         import torch
 
         from infomix.core.threads import torch_threads
@@ -104,13 +104,12 @@ class LearnedEstimator:
         with torch.no_grad(), torch_threads(threads):
             copula = gaussian_mi_of_scores(zx, zy)
             out = self.network(zx, zy, copula)[0]
-        return out.double().numpy(), float(copula[0])
+        return out.double().numpy(), float(copula[0]), xm.shape[0]
 
     def estimate(self, x: Any, y: Any) -> Estimate:
         from infomix.mi.learned.calibration import scale_for
 
-        n = paired(x, y)[0].shape[0]
-        q, copula = self._predict(x, y)
+        q, copula, n = self._predict(x, y)
         levels = list(self.network.config.quantiles)
         median = float(q[levels.index(0.5)])
         lo, hi = float(q[levels.index(0.05)]), float(q[levels.index(0.95)])
