@@ -44,32 +44,45 @@ namespace infomix {
 namespace qmm {
 namespace {
 
-// 4-bit codes, group size a multiple of kPlaneChunk, x in nibble-plane order (qmm_kernels.h). Each 64-byte chunk of
-// codes is 16 dwords; nibble j of every dword (a shift; vpermps reads only an index's low 4 bits) picks, from a
-// 16-entry table of the group's dequantised values, 16 weights that meet 16 consecutive activations. One shift, one
-// permute and MC fused multiply-adds per 16 weights; no conversions and no per-group sums of x. NR weight rows
-// (n, n + 1, …) share each load of x.
-template <int MC, int NR>
-void plane_row_pass(const Problem& p, int64_t n, int64_t m0) {
-  constexpr int NA = MC * NR <= 2 ? 4 : (MC * NR <= 4 ? 2 : 1);
-  const int64_t K = p.K, chunks = p.group_size / kPlaneChunk;
-  const float* x = p.x + m0 * K;
-  const bool symmetric = p.offsets == nullptr;
-  const __m512 codes = _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-  const __m512 centred = _mm512_sub_ps(codes, _mm512_set1_ps(8.f));
+// Per weight row of a plane pass: its codes, scales and offsets (nullptr when symmetric).
+template <int NR>
+struct PlaneRows {
   const uint8_t* chunk[NR];
   const float* scales[NR];
   const float* offsets[NR];
+
+  // Rows n, n + 1, …; prefetches the scales (and offsets) of a row kPrefetchRows ahead: a second, slower stream
+  // than the codes.
+  PlaneRows(const Problem& p, int64_t n) {
 #pragma GCC unroll 4
-  for (int r = 0; r < NR; ++r) {
-    chunk[r] = p.qdata + (n + r) * p.row_bytes;
-    scales[r] = p.scales + (n + r) * p.groups;
-    offsets[r] = symmetric ? nullptr : p.offsets + (n + r) * p.groups;
-    // The scales (and offsets) of a row kPrefetchRows ahead: a second, slower stream than the codes.
-    _mm_prefetch(reinterpret_cast<const char*>(scales[r] + kPrefetchRows * p.groups), _MM_HINT_T0);
-    if (!symmetric) _mm_prefetch(reinterpret_cast<const char*>(offsets[r] + kPrefetchRows * p.groups), _MM_HINT_T0);
+    for (int r = 0; r < NR; ++r) {
+      chunk[r] = p.qdata + (n + r) * p.row_bytes;
+      scales[r] = p.scales + (n + r) * p.groups;
+      offsets[r] = p.offsets == nullptr ? nullptr : p.offsets + (n + r) * p.groups;
+      _mm_prefetch(reinterpret_cast<const char*>(scales[r] + kPrefetchRows * p.groups), _MM_HINT_T0);
+      if (offsets[r] != nullptr) {
+        _mm_prefetch(reinterpret_cast<const char*>(offsets[r] + kPrefetchRows * p.groups), _MM_HINT_T0);
+      }
+    }
   }
-  __m512 acc[NR][MC][NA];
+
+  // The 16 dequantised values of group g of row r: (code − 8)·scale, or code·scale + offset.
+  __m512 table(int r, int64_t g) const {
+    const __m512 codes = _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    const __m512 s = _mm512_set1_ps(scales[r][g]);
+    if (offsets[r] == nullptr) return _mm512_mul_ps(_mm512_sub_ps(codes, _mm512_set1_ps(8.f)), s);
+    return _mm512_fmadd_ps(codes, s, _mm512_set1_ps(offsets[r][g]));
+  }
+};
+
+// Accumulators of a plane pass: NA per (weight row, activation row), fewer when more pairs share the registers.
+template <int MC, int NR>
+constexpr int plane_accumulators() {
+  return MC * NR <= 2 ? 4 : (MC * NR <= 4 ? 2 : 1);
+}
+
+template <int MC, int NR, int NA>
+inline void zero_accumulators(__m512 (&acc)[NR][MC][NA]) {
 #pragma GCC unroll 4
   for (int r = 0; r < NR; ++r) {
 #pragma GCC unroll 8
@@ -78,14 +91,41 @@ void plane_row_pass(const Problem& p, int64_t n, int64_t m0) {
       for (int a = 0; a < NA; ++a) acc[r][m][a] = _mm512_setzero_ps();
     }
   }
-  const float* xk = x;
+}
+
+// y[m0 + m, n + r] = the sum of acc[r][m][·].
+template <int MC, int NR, int NA>
+inline void store_accumulators(const Problem& p, int64_t n, int64_t m0, __m512 (&acc)[NR][MC][NA]) {
+#pragma GCC unroll 4
+  for (int r = 0; r < NR; ++r) {
+#pragma GCC unroll 8
+    for (int m = 0; m < MC; ++m) {
+      __m512 total = acc[r][m][0];
+#pragma GCC unroll 4
+      for (int a = 1; a < NA; ++a) total = _mm512_add_ps(total, acc[r][m][a]);
+      p.y[(m0 + m) * p.ldy + n + r] = _mm512_reduce_add_ps(total);
+    }
+  }
+}
+
+// 4-bit codes, group size a multiple of kPlaneChunk, x in nibble-plane order (qmm_kernels.h). Each 64-byte chunk of
+// codes is 16 dwords; nibble j of every dword (a shift; vpermps reads only an index's low 4 bits) picks, from a
+// 16-entry table of the group's dequantised values, 16 weights that meet 16 consecutive activations. One shift, one
+// permute and MC fused multiply-adds per 16 weights; no conversions and no per-group sums of x. NR weight rows
+// (n, n + 1, …) share each load of x.
+template <int MC, int NR>
+void plane_row_pass(const Problem& p, int64_t n, int64_t m0) {
+  constexpr int NA = plane_accumulators<MC, NR>();
+  const int64_t K = p.K, chunks = p.group_size / kPlaneChunk;
+  PlaneRows<NR> rows(p, n);
+  const uint8_t** chunk = rows.chunk;
+  __m512 acc[NR][MC][NA];
+  zero_accumulators(acc);
+  const float* xk = p.x + m0 * K;
   for (int64_t g = 0; g < p.groups; ++g) {
     __m512 table[NR];
 #pragma GCC unroll 4
-    for (int r = 0; r < NR; ++r) {
-      const __m512 s = _mm512_set1_ps(scales[r][g]);
-      table[r] = symmetric ? _mm512_mul_ps(centred, s) : _mm512_fmadd_ps(codes, s, _mm512_set1_ps(offsets[r][g]));
-    }
+    for (int r = 0; r < NR; ++r) table[r] = rows.table(r, g);
     for (int64_t c = 0; c < chunks; ++c, xk += kPlaneChunk) {
       __m512i v[NR];
 #pragma GCC unroll 4
@@ -111,16 +151,7 @@ void plane_row_pass(const Problem& p, int64_t n, int64_t m0) {
       }
     }
   }
-#pragma GCC unroll 4
-  for (int r = 0; r < NR; ++r) {
-#pragma GCC unroll 8
-    for (int m = 0; m < MC; ++m) {
-      __m512 total = acc[r][m][0];
-#pragma GCC unroll 4
-      for (int a = 1; a < NA; ++a) total = _mm512_add_ps(total, acc[r][m][a]);
-      p.y[(m0 + m) * p.ldy + n + r] = _mm512_reduce_add_ps(total);
-    }
-  }
+  store_accumulators(p, n, m0, acc);
 }
 
 // plane_row_pass for groups of 64 (in_features a multiple of kPlaneChunk): a chunk spans two groups, lanes 0-7 of
@@ -128,44 +159,22 @@ void plane_row_pass(const Problem& p, int64_t n, int64_t m0) {
 // each weight from the two groups' tables.
 template <int MC, int NR>
 void plane_row_pass_g64(const Problem& p, int64_t n, int64_t m0) {
-  constexpr int NA = MC * NR <= 2 ? 4 : (MC * NR <= 4 ? 2 : 1);
+  constexpr int NA = plane_accumulators<MC, NR>();
   const int64_t K = p.K;
-  const float* x = p.x + m0 * K;
-  const bool symmetric = p.offsets == nullptr;
-  const __m512 codes = _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-  const __m512 centred = _mm512_sub_ps(codes, _mm512_set1_ps(8.f));
   const __m512i nibble = _mm512_set1_epi32(15);
   const __m512i second = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 16, 16, 16, 16, 16, 16, 16, 16);
-  const uint8_t* chunk[NR];
-  const float* scales[NR];
-  const float* offsets[NR];
-#pragma GCC unroll 4
-  for (int r = 0; r < NR; ++r) {
-    chunk[r] = p.qdata + (n + r) * p.row_bytes;
-    scales[r] = p.scales + (n + r) * p.groups;
-    offsets[r] = symmetric ? nullptr : p.offsets + (n + r) * p.groups;
-    _mm_prefetch(reinterpret_cast<const char*>(scales[r] + kPrefetchRows * p.groups), _MM_HINT_T0);
-    if (!symmetric) _mm_prefetch(reinterpret_cast<const char*>(offsets[r] + kPrefetchRows * p.groups), _MM_HINT_T0);
-  }
+  PlaneRows<NR> rows(p, n);
+  const uint8_t** chunk = rows.chunk;
   __m512 acc[NR][MC][NA];
-#pragma GCC unroll 4
-  for (int r = 0; r < NR; ++r) {
-#pragma GCC unroll 8
-    for (int m = 0; m < MC; ++m) {
-#pragma GCC unroll 4
-      for (int a = 0; a < NA; ++a) acc[r][m][a] = _mm512_setzero_ps();
-    }
-  }
-  const float* xk = x;
+  zero_accumulators(acc);
+  const float* xk = p.x + m0 * K;
   for (int64_t g = 0; g < p.groups; g += 2, xk += kPlaneChunk) {
     __m512 first_table[NR], second_table[NR];
     __m512i v[NR];
 #pragma GCC unroll 4
     for (int r = 0; r < NR; ++r) {
-      const __m512 s0 = _mm512_set1_ps(scales[r][g]), s1 = _mm512_set1_ps(scales[r][g + 1]);
-      first_table[r] = symmetric ? _mm512_mul_ps(centred, s0) : _mm512_fmadd_ps(codes, s0, _mm512_set1_ps(offsets[r][g]));
-      second_table[r] =
-          symmetric ? _mm512_mul_ps(centred, s1) : _mm512_fmadd_ps(codes, s1, _mm512_set1_ps(offsets[r][g + 1]));
+      first_table[r] = rows.table(r, g);
+      second_table[r] = rows.table(r, g + 1);
       _mm_prefetch(reinterpret_cast<const char*>(chunk[r] + kPrefetchBytes), _MM_HINT_T0);
       v[r] = _mm512_loadu_si512(chunk[r]);
       if constexpr (NR == 1) asm("" : "+v"(v[r]));  // as in plane_row_pass
@@ -189,16 +198,7 @@ void plane_row_pass_g64(const Problem& p, int64_t n, int64_t m0) {
       }
     }
   }
-#pragma GCC unroll 4
-  for (int r = 0; r < NR; ++r) {
-#pragma GCC unroll 8
-    for (int m = 0; m < MC; ++m) {
-      __m512 total = acc[r][m][0];
-#pragma GCC unroll 4
-      for (int a = 1; a < NA; ++a) total = _mm512_add_ps(total, acc[r][m][a]);
-      p.y[(m0 + m) * p.ldy + n + r] = _mm512_reduce_add_ps(total);
-    }
-  }
+  store_accumulators(p, n, m0, acc);
 }
 
 // Passes of plane_row_pass (G64: plane_row_pass_g64) over the activation rows.
