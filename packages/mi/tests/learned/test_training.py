@@ -1,6 +1,5 @@
 """Meta-training: schedule, resume equals an uninterrupted run, export round trip, the train-learned command."""
 
-import itertools
 import json
 
 import numpy as np
@@ -120,27 +119,31 @@ def test_train_learned_command_resumes_and_writes_a_loadable_estimator(tmp_path)
     assert bad.exit_code != 0 and "cannot change a run being resumed" in bad.output
 
 
-def test_scale_for_picks_the_bin_of_n_and_falls_back_to_the_pooled_scale():
-    record = {
+def test_scale_for_interpolates_a_grid_in_log_n_and_reads_older_records():
+    grid = {"scale": 1.3, "by_n": [{"n": 100, "scale": 2.0}, {"n": 1000, "scale": 1.0}, {"n": 5000, "scale": 0.8}]}
+    assert scale_for(grid, 100) == pytest.approx(2.0) and scale_for(grid, 1000) == pytest.approx(1.0)
+    assert scale_for(grid, 316) == pytest.approx(1.5, abs=1e-3)  # half way in log n
+    assert scale_for(grid, 50) == pytest.approx(2.0) and scale_for(grid, 9000) == pytest.approx(0.8)
+    bins = {
         "scale": 1.3,
         "per_bin": True,
         "by_n": [{"min_n": 100, "max_n": 500, "scale": 2.0}, {"min_n": 500, "max_n": 5001, "scale": 0.9}],
     }
-    assert scale_for(record, 100) == 2.0 and scale_for(record, 499) == 2.0
-    assert scale_for(record, 500) == 0.9 and scale_for(record, 5000) == 0.9
-    assert scale_for({**record, "per_bin": False}, 100) == 1.3  # older records: diagnostic bins only
+    assert scale_for(bins, 100) == 2.0 and scale_for(bins, 499) == 2.0
+    assert scale_for(bins, 500) == 0.9 and scale_for(bins, 5000) == 0.9
+    assert scale_for({**bins, "per_bin": False}, 100) == 1.3  # older records: diagnostic bins only
     assert scale_for(None, 100) == 1.0
 
 
-def test_calibration_bins_cover_the_trained_range_with_their_own_draws():
+def test_calibration_grid_spans_the_trained_range_with_its_own_draws():
     with torch_threads(1):
         trainer = Trainer(TINY)
         record = calibrate(trainer.ema, TINY.data, seed=0, batches=2)
-    bins = record["by_n"]
-    assert bins[0]["min_n"] == TINY.data.min_n and bins[-1]["max_n"] == TINY.data.max_n + 1
-    assert all(a["max_n"] == b["min_n"] for a, b in itertools.pairwise(bins))
-    assert all(b["tasks"] >= 2 * 8 and b["scale"] > 0 for b in bins)  # batches of at least 8 draws
-    assert record["tasks"] == sum(b["tasks"] for b in bins)
+    points = [p["n"] for p in record["by_n"]]
+    assert points[0] == TINY.data.min_n and points[-1] == TINY.data.max_n and points == sorted(set(points))
+    assert all(p["tasks"] >= 2 * 8 and p["scale"] > 0 for p in record["by_n"])  # batches of at least 8 draws
+    assert record["tasks"] == sum(p["tasks"] for p in record["by_n"])
+    assert scale_for(record, 150) > 0
 
 
 def test_init_starts_from_an_estimator_checkpoint_and_records_it(tmp_path):

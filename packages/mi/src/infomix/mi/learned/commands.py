@@ -101,9 +101,10 @@ def _calibrate(path: Path, batches: int) -> dict:
 
 @click.command("calibrate-learned")
 @click.argument("checkpoint", type=click.Path(dir_okay=False, exists=True))
-@click.option("--batches", type=int, default=40, show_default=True, help="Fresh meta-training batches per n bin.")
+@click.option("--batches", type=int, default=120, show_default=True, help="Fresh meta-training batches per grid n.")
 def calibrate_learned_command(checkpoint: str, batches: int) -> None:
-    """Refit the split-conformal scales (one per n bin) of the learned estimator's 90% interval in CHECKPOINT."""
+    """Refit the split-conformal scales of the learned estimator's 90% interval in CHECKPOINT (at a grid of n,
+    interpolated in log n)."""
     record = _calibrate(Path(checkpoint), batches)
     click.echo(json.dumps(record))
 

@@ -40,7 +40,7 @@ class TrainConfig:
     eval_batches: int = 16
     checkpoint_every: int = 100
     threads: int = 2
-    calibration_batches: int = 40  # fresh meta-training batches per n bin for the conformal interval scales
+    calibration_batches: int = 120  # fresh meta-training batches per grid n for the conformal interval scales
     init: str | None = None  # an estimator checkpoint to start from (fine-tuning on a changed meta-distribution)
 
     def to_dict(self) -> dict:
