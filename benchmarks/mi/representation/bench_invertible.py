@@ -20,10 +20,11 @@ from infomix.mi.representation.train import InfoMaxConfig
 def main() -> None:
     parser = run_parser(__doc__, data="fashion-mnist")
     parser.add_argument("--couplings", type=int, default=8)
+    parser.add_argument("--hidden", type=int, nargs="+", default=[256], help="widths of each coupling's MLP")
     parser.add_argument("--tag", default="", help="suffix of the result names (e.g. for another learning rate)")
     args = parse_run_args(parser)
     views = load(args.data, args.smoke)
-    flow = {"couplings": args.couplings, "hidden": [256], "init_std": 1e-4}
+    flow = {"couplings": args.couplings, "hidden": args.hidden, "init_std": 1e-4}
     jobs = [
         ({"encoder": "flow"}, InfoMaxConfig(
             encoder="flow", encoder_params={**flow, "seed": seed}, critic="bilinear", objective="nce",
@@ -32,7 +33,7 @@ def main() -> None:
         for seed in range(args.seeds)
     ]  # fmt: skip
     with Timer() as timer:
-        records = train_all(jobs, views.train, views.test, args.data)
+        records = train_all(jobs, views.train, views.test, args.data, workers=args.workers)
     summary = final_summary(records)
     worst_reconstruction = max(e for r in records for e in r["history"].reconstruction_error)
     rises = [r["history"].probe_accuracy[-1] > r["history"].pixel_accuracy for r in records]
@@ -48,11 +49,14 @@ def main() -> None:
         "benchmark": f"infomax_invertible_{args.data}",
         "claim": "(b) an invertible encoder's probe accuracy rises above the pixel baseline (reconstruction < 1e-5)",
         "command": f"python benchmarks/mi/representation/bench_invertible.py --data {args.data} --steps {args.steps}"
-        f" --lr {args.lr:g}" + (f" --tag {args.tag}" if args.tag else "") + (" --smoke" if args.smoke else ""),
+        f" --lr {args.lr:g} --eval-every {args.eval_every} --couplings {args.couplings}"
+        f" --hidden {' '.join(map(str, args.hidden))}"
+        + (f" --tag {args.tag}" if args.tag else "")
+        + (" --smoke" if args.smoke else ""),
         "setup": run_setup(
             args,
             timer.seconds,
-            encoder=f"additive coupling flow, {args.couplings} couplings, MLP [256], init std 1e-4",
+            encoder=f"additive coupling flow, {args.couplings} couplings, MLP {args.hidden}, init std 1e-4",
             critic="bilinear",
         ),
         "summary": summary,

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
 import platform
 import statistics
 import time
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +35,7 @@ def run_parser(doc: str, *, data: str, steps: int = 1500, lr: float = 1e-4, eval
     parser.add_argument("--lr", type=float, default=lr)
     parser.add_argument("--eval-every", type=int, default=eval_every)
     parser.add_argument("--smoke", action="store_true", help="one seed, 40 steps, small probe")
+    parser.add_argument("--workers", type=int, default=1, help="runs trained at once, one thread each")
     return parser
 
 
@@ -60,22 +63,38 @@ def probe_sizes(data: str, smoke: bool) -> dict[str, int | None]:
 
 
 def train_all(jobs: Sequence[tuple[dict[str, Any], InfoMaxConfig]], train: Any, test: Any, name: str,
-              true_mi: float | None = None) -> list[dict[str, Any]]:  # fmt: skip
-    """Train each (labels, config) one after another on one thread; return records with the history."""
-    records = []
+              true_mi: float | None = None, workers: int = 1) -> list[dict[str, Any]]:  # fmt: skip
+    """Train each (labels, config) on one thread, `workers` at a time; return records with the history (in order)."""
+    if workers < 1:
+        raise SystemExit(f"--workers must be >= 1, got {workers}")
+    if workers == 1:
+        histories = (_train_one(config, train, test, name, true_mi) for _, config in jobs)
+        return [_record(i, len(jobs), name, labels, config, h) for i, ((labels, config), h)
+                in enumerate(zip(jobs, histories, strict=True), 1)]  # fmt: skip
+    spawn = multiprocessing.get_context("spawn")  # a fresh interpreter per worker: no forked torch thread pools
+    with ProcessPoolExecutor(max_workers=workers, mp_context=spawn) as pool:
+        futures = [pool.submit(_train_one, config, train, test, name, true_mi) for _, config in jobs]
+        return [_record(i, len(jobs), name, labels, config, f.result()) for i, ((labels, config), f)
+                in enumerate(zip(jobs, futures, strict=True), 1)]  # fmt: skip
+
+
+def _train_one(config: InfoMaxConfig, train: Any, test: Any, name: str, true_mi: float | None) -> InfoMaxHistory:
     with torch_threads(1):
-        for i, (labels, config) in enumerate(jobs, 1):
-            history, _ = train_infomax(config, train, test, name=name, true_mi=true_mi)
-            records.append({**labels, "seed": config.seed, "history": history})
-            acc = history.probe_accuracy[-1]
-            print(
-                f"[{i}/{len(jobs)}] {name} {labels} seed {config.seed}: test I_{history.bound} "
-                f"{history.test_bound[0]:.3f} -> {history.test_bound[-1]:.3f}"
-                + ("" if acc is None else f", probe {history.probe_accuracy[0]:.4f} -> {acc:.4f}")
-                + f" ({history.seconds:.0f} s)",
-                flush=True,
-            )
-    return records
+        history, _ = train_infomax(config, train, test, name=name, true_mi=true_mi)
+    return history
+
+
+def _record(i: int, total: int, name: str, labels: dict[str, Any], config: InfoMaxConfig,
+            history: InfoMaxHistory) -> dict[str, Any]:  # fmt: skip
+    acc = history.probe_accuracy[-1]
+    print(
+        f"[{i}/{total}] {name} {labels} seed {config.seed}: test I_{history.bound} "
+        f"{history.test_bound[0]:.3f} -> {history.test_bound[-1]:.3f}"
+        + ("" if acc is None else f", probe {history.probe_accuracy[0]:.4f} -> {acc:.4f}")
+        + f" ({history.seconds:.0f} s)",
+        flush=True,
+    )
+    return {**labels, "seed": config.seed, "history": history}
 
 
 def mean_sd(values: Sequence[float]) -> dict[str, float]:
@@ -119,8 +138,8 @@ def setup(**extra: Any) -> dict[str, Any]:
 
 def run_setup(args: argparse.Namespace, seconds: float, **extra: Any) -> dict[str, Any]:
     """`setup` with the run options (data, steps, lr, batch size 128, seeds), `extra`, then the seconds taken."""
-    return setup(data=args.data, steps=args.steps, lr=args.lr, batch_size=128, seeds=args.seeds, **extra,
-                 seconds=round(seconds, 1))  # fmt: skip
+    return setup(data=args.data, steps=args.steps, lr=args.lr, batch_size=128, seeds=args.seeds,
+                 workers=args.workers, **extra, seconds=round(seconds, 1))  # fmt: skip
 
 
 def print_bounds_and_probes(summary: dict[str, dict[str, Any]], width: int) -> None:
