@@ -1,0 +1,93 @@
+"""Coverage of the learned estimator's 90% interval on fresh draws of its own meta-training distribution.
+
+The conformal scales are fitted on calibration draws; this script draws new distributions of the same
+families (seeds disjoint from training, validation and calibration) and counts how often the interval holds
+the true MI, per n and per family. It separates "the calibration works in-distribution" from the named
+tasks of `bench_learned.py`, which sit at the edges of that distribution. Writes
+results/mi_learned_meta_coverage.json.
+
+    python benchmarks/mi/bench_learned_coverage.py            # 400 draws per n
+    python benchmarks/mi/bench_learned_coverage.py --smoke
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+
+from infomix.core.io import atomic_write_json
+from infomix.core.threads import torch_threads
+from infomix.mi.learned.estimator import LearnedEstimator
+from infomix.mi.learned.metadata import MetaDataConfig, draw_task
+
+RESULTS = Path(__file__).resolve().parents[1] / "results"
+SEED = 78  # bench_learned.py's meta grid uses 77; training and calibration use their own seed streams
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--draws", type=int, default=400, help="fresh distributions per n")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100, 500, 1000, 5000])
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--smoke", action="store_true", help="20 draws at n = 100 and 500")
+    parser.add_argument("--out", type=Path, default=RESULTS / "mi_learned_meta_coverage.json")
+    args = parser.parse_args()
+    if args.smoke:
+        args.draws, args.sizes = 20, [100, 500]
+    estimator = LearnedEstimator(threads=args.threads)
+    config = MetaDataConfig.from_dict(estimator.meta["data_config"])
+    start = time.perf_counter()
+    rows = []
+    with torch_threads(args.threads):
+        for n in args.sizes:
+            for i in range(args.draws):
+                rng = np.random.default_rng([SEED, n, i])
+                dx, dy = (int(v) for v in rng.integers(config.min_dim, config.max_dim + 1, size=2))
+                drawn = draw_task(rng, n, dx, dy, config)
+                r = estimator.estimate(drawn.x, drawn.y)
+                rows.append({"n": n, "family": drawn.family, "transform": drawn.transform, "dims": [dx, dy],
+                             "true": drawn.mutual_information, "value": r.value, "lower": r.lower,
+                             "upper": r.upper})  # fmt: skip
+            print(f"n = {n} done", flush=True)
+    coverage = {}
+    for n in args.sizes:
+        at_n = [r for r in rows if r["n"] == n]
+        by_family = {}
+        for fam in sorted({r["family"] for r in at_n}):
+            rs = [r for r in at_n if r["family"] == fam]
+            by_family[fam] = {"draws": len(rs), "coverage": float(np.mean([covered(r) for r in rs]))}
+        coverage[str(n)] = {
+            "draws": len(at_n),
+            "coverage": float(np.mean([covered(r) for r in at_n])),
+            "mae": float(np.mean([abs(r["value"] - r["true"]) for r in at_n])),
+            "median_width": float(np.median([r["upper"] - r["lower"] for r in at_n])),
+            "by_family": by_family,
+        }
+    result = {
+        "benchmark": "mi_learned_meta_coverage",
+        "checkpoint": estimator.meta.get("checkpoint_name", Path(estimator.path).name),
+        "command": "python benchmarks/mi/bench_learned_coverage.py" + (" --smoke" if args.smoke else ""),
+        "draws_per_n": args.draws,
+        "seconds": round(time.perf_counter() - start, 1),
+        "coverage": coverage,
+        "rows": rows,
+    }
+    atomic_write_json(args.out, result)
+    print("| n | draws | coverage | MAE | median width | lowest family coverage |")
+    print("|---|---|---|---|---|---|")
+    for n, c in coverage.items():
+        worst = min(c["by_family"].items(), key=lambda kv: kv[1]["coverage"])
+        print(f"| {n} | {c['draws']} | {c['coverage']:.3f} | {c['mae']:.3f} | {c['median_width']:.3f} | "
+              f"{worst[0]} {worst[1]['coverage']:.2f} ({worst[1]['draws']}) |")  # fmt: skip
+    print(f"wrote {args.out} in {result['seconds']} s")
+
+
+def covered(row: dict) -> bool:
+    return row["lower"] <= row["true"] <= row["upper"]
+
+
+if __name__ == "__main__":
+    main()
