@@ -68,7 +68,7 @@ def main() -> None:
         }
     result = {
         "benchmark": "mi_learned_meta_coverage",
-        "checkpoint": estimator.meta.get("checkpoint_name", Path(estimator.path).name),
+        "checkpoint": Path(estimator.path).name,
         "command": "python benchmarks/mi/bench_learned_coverage.py" + (" --smoke" if args.smoke else ""),
         "draws_per_n": args.draws,
         "seconds": round(time.perf_counter() - start, 1),
