@@ -9,13 +9,9 @@ namespace infomix::attention::avx512 {
 // Whether this build compiled the AVX-512 instance (false: the functions below abort).
 bool compiled();
 
-// C[i, j] = alpha * sum_p A[i * lda + p] * BT[p * ldbt + j] for i < m, j < n, p < k: A row-major, B given
-// transposed (column j of BT is row j of B), so that 16 consecutive j are one vector load.
-void mm_a_bt(int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda, const float* bt,
-             int64_t ldbt, float* c, int64_t ldc);
-
 // C[i, x] = alpha * sum_p A(i, p) * B[p * ldb + x] (+ C[i, x] when accumulate) for i < m, x < n, p < k, where
 // A(i, p) = a[i * a_row + p * a_col]: a row-major A (a_row = lda, a_col = 1) or a transposed one (1, lda).
+// A product with B^T passes B transposed as b (column j of BT is row j of B), so 16 consecutive x are one load.
 void mm_a_b(int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t a_row, int64_t a_col,
             const float* b, int64_t ldb, bool accumulate, float* c, int64_t ldc);
 

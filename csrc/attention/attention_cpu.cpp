@@ -126,7 +126,7 @@ template <typename T>
 void tile_abt(bool fast, int64_t r, int64_t c, int64_t d, T alpha, const T* a, int64_t lda, const T* b, int64_t ldb,
               const T* bt, int64_t ldbt, T* s, int64_t lds) {
   if constexpr (std::is_same_v<T, float>) {
-    if (fast) return avx512::mm_a_bt(r, c, d, alpha, a, lda, bt, ldbt, s, lds);
+    if (fast) return avx512::mm_a_b(r, c, d, alpha, a, lda, 1, bt, ldbt, false, s, lds);
   }
   mm_abt<T>(r, c, d, alpha, a, lda, b, ldb, T(0), s, lds);
 }

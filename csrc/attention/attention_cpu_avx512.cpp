@@ -96,23 +96,6 @@ inline void store_row(float* crow, __m512 va, bool accumulate, __mmask16 tail, _
 #define INFOMIX_TILE_STORE(r) \
   if constexpr (MR > r) store_row<NV>(c + r * ldc, va, accumulate, tail, c##r##0, c##r##1, c##r##2, c##r##3);
 
-// C[MR x 16 NV] = alpha * A[MR x k] * BT[k x 16 NV]
-template <int MR, int NV>
-void a_bt_tile(int64_t k, float alpha, const float* a, int64_t lda, const float* bt, int64_t ldbt, float* c,
-               int64_t ldc, __mmask16 tail) {
-  INFOMIX_TILE_ROWS(INFOMIX_TILE_ROW_DECL)
-  for (int64_t p = 0; p < k; ++p) {
-    const float* brow = bt + p * ldbt;
-    INFOMIX_TILE_LOAD_B(brow)
-#define INFOMIX_A_BT_FMA(r) INFOMIX_TILE_ROW_FMA(r, a[r * lda + p])
-    INFOMIX_TILE_ROWS(INFOMIX_A_BT_FMA)
-#undef INFOMIX_A_BT_FMA
-  }
-  const __m512 va = _mm512_set1_ps(alpha);
-  const bool accumulate = false;
-  INFOMIX_TILE_ROWS(INFOMIX_TILE_STORE)
-}
-
 // C[MR x 16 NV] (+)= alpha * A(MR x k) * B[k x 16 NV] with A(i, p) = a[i * a_row + p * a_col].
 template <int MR, int NV>
 void a_b_tile(int64_t k, float alpha, const float* a, int64_t a_row, int64_t a_col, const float* b, int64_t ldb,
@@ -189,14 +172,9 @@ constexpr ScoreTile score_row[kVectors] = {score_tile<MR, 1>, score_tile<MR, 2>,
 constexpr const ScoreTile* score_tiles[kRows] = {score_row<1>, score_row<2>, score_row<3>,
                                                  score_row<4>, score_row<5>, score_row<6>};
 
-using ABtTile = void (*)(int64_t, float, const float*, int64_t, const float*, int64_t, float*, int64_t, __mmask16);
 using ABTile = void (*)(int64_t, float, const float*, int64_t, int64_t, const float*, int64_t, bool, float*, int64_t,
                         __mmask16);
 
-template <int MR>
-constexpr ABtTile a_bt_row[kVectors] = {a_bt_tile<MR, 1>, a_bt_tile<MR, 2>, a_bt_tile<MR, 3>, a_bt_tile<MR, 4>};
-constexpr const ABtTile* a_bt_tiles[kRows] = {a_bt_row<1>, a_bt_row<2>, a_bt_row<3>,
-                                              a_bt_row<4>, a_bt_row<5>, a_bt_row<6>};
 template <int MR>
 constexpr ABTile a_b_row[kVectors] = {a_b_tile<MR, 1>, a_b_tile<MR, 2>, a_b_tile<MR, 3>, a_b_tile<MR, 4>};
 constexpr const ABTile* a_b_tiles[kRows] = {a_b_row<1>, a_b_row<2>, a_b_row<3>, a_b_row<4>, a_b_row<5>, a_b_row<6>};
@@ -204,19 +182,6 @@ constexpr const ABTile* a_b_tiles[kRows] = {a_b_row<1>, a_b_row<2>, a_b_row<3>, 
 }  // namespace
 
 bool compiled() { return true; }
-
-void mm_a_bt(int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda, const float* bt,
-             int64_t ldbt, float* c, int64_t ldc) {
-  for (int64_t j0 = 0; j0 < n; j0 += 16 * kVectors) {
-    const int64_t cols = std::min<int64_t>(16 * kVectors, n - j0);
-    const int64_t nv = (cols + 15) / 16;
-    const __mmask16 tail = lanes(cols - 16 * (nv - 1));
-    for (int64_t i0 = 0; i0 < m; i0 += kRows) {
-      const int64_t rows = std::min<int64_t>(kRows, m - i0);
-      a_bt_tiles[rows - 1][nv - 1](k, alpha, a + i0 * lda, lda, bt + j0, ldbt, c + i0 * ldc + j0, ldc, tail);
-    }
-  }
-}
 
 void scores(int64_t m, int64_t n, int64_t k, float scale, float cap, const float* a, int64_t lda, const float* bt,
             int64_t ldbt, const int32_t* lo, const int32_t* hi, const bool* pad, float* c, int64_t ldc,
@@ -346,9 +311,6 @@ void bwd_row(const float* logit, float* p, float* ds, int64_t n, float lse, floa
 
 namespace infomix::attention::avx512 {
 bool compiled() { return false; }
-void mm_a_bt(int64_t, int64_t, int64_t, float, const float*, int64_t, const float*, int64_t, float*, int64_t) {
-  std::abort();
-}
 void mm_a_b(int64_t, int64_t, int64_t, float, const float*, int64_t, int64_t, const float*, int64_t, bool, float*,
             int64_t) {
   std::abort();

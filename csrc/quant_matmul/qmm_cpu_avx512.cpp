@@ -108,6 +108,19 @@ inline void store_accumulators(const Problem& p, int64_t n, int64_t m0, __m512 (
   }
 }
 
+// acc[r][m][j % NA] += w[r] * x[m, 16 j : 16 j + 16] for the MC activation rows (stride K from xk) and NR weight
+// rows: the multiply-adds of plane j of a chunk (always inlined, so j is a constant and acc stays in registers).
+template <int MC, int NR, int NA>
+__attribute__((always_inline)) inline void plane_fma(const float* xk, int64_t K, int j, const __m512 (&w)[NR],
+                                                     __m512 (&acc)[NR][MC][NA]) {
+#pragma GCC unroll 8
+  for (int m = 0; m < MC; ++m) {
+    const __m512 xv = _mm512_loadu_ps(xk + m * K + 16 * j);
+#pragma GCC unroll 4
+    for (int r = 0; r < NR; ++r) acc[r][m][j % NA] = _mm512_fmadd_ps(w[r], xv, acc[r][m][j % NA]);
+  }
+}
+
 // 4-bit codes, group size a multiple of kPlaneChunk, x in nibble-plane order (qmm_kernels.h). Each 64-byte chunk of
 // codes is 16 dwords; nibble j of every dword (a shift; vpermps reads only an index's low 4 bits) picks, from a
 // 16-entry table of the group's dequantised values, 16 weights that meet 16 consecutive activations. One shift, one
@@ -142,12 +155,7 @@ void plane_row_pass(const Problem& p, int64_t n, int64_t m0) {
         __m512 w[NR];
 #pragma GCC unroll 4
         for (int r = 0; r < NR; ++r) w[r] = _mm512_permutexvar_ps(j == 0 ? v[r] : _mm512_srli_epi32(v[r], 4 * j), table[r]);
-#pragma GCC unroll 8
-        for (int m = 0; m < MC; ++m) {
-          const __m512 xv = _mm512_loadu_ps(xk + m * K + 16 * j);
-#pragma GCC unroll 4
-          for (int r = 0; r < NR; ++r) acc[r][m][j % NA] = _mm512_fmadd_ps(w[r], xv, acc[r][m][j % NA]);
-        }
+        plane_fma(xk, K, j, w, acc);
       }
     }
   }
@@ -190,12 +198,7 @@ void plane_row_pass_g64(const Problem& p, int64_t n, int64_t m0) {
         w[r] = _mm512_permutex2var_ps(first_table[r], _mm512_ternarylogic_epi32(idx, nibble, second, 0xEA),
                                       second_table[r]);
       }
-#pragma GCC unroll 8
-      for (int m = 0; m < MC; ++m) {
-        const __m512 xv = _mm512_loadu_ps(xk + m * K + 16 * j);
-#pragma GCC unroll 4
-        for (int r = 0; r < NR; ++r) acc[r][m][j % NA] = _mm512_fmadd_ps(w[r], xv, acc[r][m][j % NA]);
-      }
+      plane_fma(xk, K, j, w, acc);
     }
   }
   store_accumulators(p, n, m0, acc);
