@@ -80,3 +80,22 @@ def test_mixing_transforms_keep_the_true_mi_and_move_the_ranks(transform):
     assert mixed.mutual_information == plain.mutual_information
     assert mixed.transform == transform
     assert not np.allclose(np.argsort(mixed.x[:, 0]), np.argsort(plain.x[:, 0]))
+
+
+def test_student_scale_mi_spans_the_configured_degrees_of_freedom():
+    from infomix.mi.tasks import StudentTask
+
+    config = MetaDataConfig(min_dof=0.5, max_dof=2.0)
+    rng = np.random.default_rng(9)
+    mis = [draw_task(rng, 100, 1, 1, config, family="student-scale").mutual_information for _ in range(200)]
+    # with identity dispersion the MI falls as dof grows, so it must lie between its values at the two ends
+    highest, lowest = StudentTask(1, 1, dof=0.5).mutual_information, StudentTask(1, 1, dof=2.0).mutual_information
+    assert lowest - 1e-12 <= min(mis) and max(mis) <= highest + 1e-12
+    assert max(mis) > StudentTask(1, 1, dof=0.6).mutual_information  # the new low end is actually drawn
+    assert min(mis) < StudentTask(1, 1, dof=1.8).mutual_information
+
+
+@pytest.mark.parametrize("bounds", [(0.0, 10.0), (3.0, 2.0), (-1.0, 1.0)])
+def test_degrees_of_freedom_bounds_are_checked(bounds):
+    with pytest.raises(ValueError, match="min_dof"):
+        MetaDataConfig(min_dof=bounds[0], max_dof=bounds[1])

@@ -13,7 +13,7 @@ from infomix.core.hookspecs import hookimpl
 from infomix.mi.estimate import Estimate
 from infomix.mi.samples import paired, require_varying
 
-SHIPPED_CHECKPOINT = "learned-v3.pt"  # beside it: learned-v3.json, the training config and data hash
+SHIPPED_CHECKPOINT = "learned-v4.pt"  # beside it: learned-v4.json, the training config and data hash
 ESTIMATOR_FORMAT = "infomix-mi-learned-estimator/1"
 
 

@@ -40,6 +40,8 @@ class MetaDataConfig:
     min_batch: int = 4
     max_batch: int = 64
     max_mi: float = 5.0
+    min_dof: float = 1.0  # Student-t degrees of freedom, log-uniform in [min_dof, max_dof]
+    max_dof: float = 10.0
     zero_mi_fraction: float = 0.1
     rotation_probability: float = 0.5  # random orthogonal mixing of the x and of the y coordinates
     families: tuple[str, ...] = TRAIN_FAMILIES
@@ -47,6 +49,10 @@ class MetaDataConfig:
     held_out: dict = field(
         default_factory=lambda: {"families": list(HELD_OUT_FAMILIES), "transforms": list(HELD_OUT_TRANSFORMS)}
     )
+
+    def __post_init__(self) -> None:
+        if not 0 < self.min_dof <= self.max_dof:
+            raise ValueError(f"min_dof and max_dof must satisfy 0 < min_dof <= max_dof, got {self.min_dof}, {self.max_dof}")
 
     def to_dict(self) -> dict:
         return {**asdict(self), "families": list(self.families), "transforms": list(self.transforms)}
@@ -153,7 +159,8 @@ def draw_task(
         if base == "normal":
             dist: MultinormalTask | StudentTask = MultinormalTask(cov, dx)
         else:
-            dist = StudentTask(dx, dy, dof=float(np.exp(rng.uniform(0.0, math.log(10.0)))), dispersion=cov)
+            dof = float(np.exp(rng.uniform(math.log(config.min_dof), math.log(config.max_dof))))
+            dist = StudentTask(dx, dy, dof=dof, dispersion=cov)
         x, y = dist.sample(n, seed)
         mi = dist.mutual_information
     names = []
