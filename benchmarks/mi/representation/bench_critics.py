@@ -42,7 +42,7 @@ def main() -> None:
         for b in args.bounds for c in CRITICS for seed in range(args.seeds)
     ]  # fmt: skip
     with Timer() as timer:
-        records = train_all(jobs, views.train, views.test, args.data)
+        records = train_all(jobs, views.train, views.test, args.data, workers=args.workers)
     summary = {key: final_summary(runs) for key, runs in group(records, ["bound", "critic"]).items()}
     outcome = {}
     for b in args.bounds:

@@ -43,7 +43,7 @@ def main() -> None:
         for t in args.targets for e in ENCODERS for seed in range(args.seeds)
     ]  # fmt: skip
     with Timer() as timer:
-        records = train_all(jobs, views.train, views.test, args.data)
+        records = train_all(jobs, views.train, views.test, args.data, workers=args.workers)
     summary = {key: final_summary(runs) for key, runs in group(records, ["target", "encoder"]).items()}
     outcome = {}
     for t in args.targets:

@@ -38,7 +38,7 @@ def main() -> None:
         for o in OBJECTIVES for seed in range(args.seeds)
     ]  # fmt: skip
     with Timer() as timer:
-        records = train_all(jobs, views.train, views.test, args.data)
+        records = train_all(jobs, views.train, views.test, args.data, workers=args.workers)
     summary = {key: final_summary(runs) for key, runs in group(records, ["objective", "critic"]).items()}
     nce, triplet = summary["nce/separable"], summary["triplet/separable"]
     outcome = {

@@ -8,7 +8,7 @@ import os
 import platform
 import statistics
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -40,8 +40,10 @@ def run_parser(doc: str, *, data: str, steps: int = 1500, lr: float = 1e-4, eval
 
 
 def parse_run_args(parser: argparse.ArgumentParser) -> argparse.Namespace:
-    """Parsed options; --smoke means one seed and 40 steps with an evaluation every 20."""
+    """Parsed options (--workers checked); --smoke means one seed and 40 steps with an evaluation every 20."""
     args = parser.parse_args()
+    if args.workers < 1:
+        parser.error(f"--workers must be >= 1, got {args.workers}")
     if args.smoke:
         args.seeds, args.steps, args.eval_every = 1, 40, 20
     return args
@@ -65,17 +67,12 @@ def probe_sizes(data: str, smoke: bool) -> dict[str, int | None]:
 def train_all(jobs: Sequence[tuple[dict[str, Any], InfoMaxConfig]], train: Any, test: Any, name: str,
               true_mi: float | None = None, workers: int = 1) -> list[dict[str, Any]]:  # fmt: skip
     """Train each (labels, config) on one thread, `workers` at a time; return records with the history (in order)."""
-    if workers < 1:
-        raise SystemExit(f"--workers must be >= 1, got {workers}")
     if workers == 1:
-        histories = (_train_one(config, train, test, name, true_mi) for _, config in jobs)
-        return [_record(i, len(jobs), name, labels, config, h) for i, ((labels, config), h)
-                in enumerate(zip(jobs, histories, strict=True), 1)]  # fmt: skip
+        return _records(jobs, name, (_train_one(config, train, test, name, true_mi) for _, config in jobs))
     spawn = multiprocessing.get_context("spawn")  # a fresh interpreter per worker: no forked torch thread pools
     with ProcessPoolExecutor(max_workers=workers, mp_context=spawn) as pool:
         futures = [pool.submit(_train_one, config, train, test, name, true_mi) for _, config in jobs]
-        return [_record(i, len(jobs), name, labels, config, f.result()) for i, ((labels, config), f)
-                in enumerate(zip(jobs, futures, strict=True), 1)]  # fmt: skip
+        return _records(jobs, name, (f.result() for f in futures))
 
 
 def _train_one(config: InfoMaxConfig, train: Any, test: Any, name: str, true_mi: float | None) -> InfoMaxHistory:
@@ -84,17 +81,21 @@ def _train_one(config: InfoMaxConfig, train: Any, test: Any, name: str, true_mi:
     return history
 
 
-def _record(i: int, total: int, name: str, labels: dict[str, Any], config: InfoMaxConfig,
-            history: InfoMaxHistory) -> dict[str, Any]:  # fmt: skip
-    acc = history.probe_accuracy[-1]
-    print(
-        f"[{i}/{total}] {name} {labels} seed {config.seed}: test I_{history.bound} "
-        f"{history.test_bound[0]:.3f} -> {history.test_bound[-1]:.3f}"
-        + ("" if acc is None else f", probe {history.probe_accuracy[0]:.4f} -> {acc:.4f}")
-        + f" ({history.seconds:.0f} s)",
-        flush=True,
-    )
-    return {**labels, "seed": config.seed, "history": history}
+def _records(jobs: Sequence[tuple[dict[str, Any], InfoMaxConfig]], name: str,
+             histories: Iterable[InfoMaxHistory]) -> list[dict[str, Any]]:  # fmt: skip
+    """One record per job, printed as its history arrives (histories in the order of jobs)."""
+    records = []
+    for i, ((labels, config), history) in enumerate(zip(jobs, histories, strict=True), 1):
+        acc = history.probe_accuracy[-1]
+        print(
+            f"[{i}/{len(jobs)}] {name} {labels} seed {config.seed}: test I_{history.bound} "
+            f"{history.test_bound[0]:.3f} -> {history.test_bound[-1]:.3f}"
+            + ("" if acc is None else f", probe {history.probe_accuracy[0]:.4f} -> {acc:.4f}")
+            + f" ({history.seconds:.0f} s)",
+            flush=True,
+        )
+        records.append({**labels, "seed": config.seed, "history": history})
+    return records
 
 
 def mean_sd(values: Sequence[float]) -> dict[str, float]:

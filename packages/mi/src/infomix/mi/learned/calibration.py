@@ -86,9 +86,9 @@ def calibrate(model: QuantileMINetwork, data: MetaDataConfig, seed: int, batches
     model.eval()
     lowest, highest = max(N_GRID[0], data.min_n), min(N_GRID[-1], data.max_n)
     grid = sorted({lowest, highest, *(n for n in N_GRID if lowest < n < highest)})
+    least = max(data.min_batch, 8)
     by_n, preds, truths = [], [], []
     for g, n in enumerate(grid):
-        least = max(data.min_batch, 8)
         point_data = replace(data, min_n=n, max_n=n, min_batch=least, max_batch=max(data.max_batch, least))
         point_pred, point_truth, point_family = [], [], []
         for i in range(batches):
