@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import re
+import shutil
+import subprocess
 from pathlib import Path
 
 import nox
@@ -23,7 +26,8 @@ TORCH_VARIANTS = {
     "cu128": "https://download.pytorch.org/whl/cu128",
     "cu130": "https://download.pytorch.org/whl/cu130",
 }
-BUILD_TOOLS = ["scikit-build-core>=0.10", "hatchling>=1.25", "ninja", "cmake>=3.25"]
+CMAKE_MINIMUM = (3, 25)
+BUILD_TOOLS = ["scikit-build-core>=0.10", "hatchling>=1.25", "ninja"]
 TEST_TOOLS = [
     "pytest>=8",
     "scipy>=1.11",
@@ -45,9 +49,20 @@ def install_torch(session: nox.Session, variant: str | None = None) -> None:
     session.install(f"torch=={os.environ.get('INFOMIX_TORCH_VERSION', TORCH_VERSION)}", *args)
 
 
+def system_cmake_suffices() -> bool:
+    """True when a cmake on PATH is new enough, so the build needs no 30 MB cmake wheel from PyPI."""
+    cmake = shutil.which("cmake")
+    if cmake is None:
+        return False
+    output = subprocess.run([cmake, "--version"], capture_output=True, text=True, check=False).stdout
+    found = re.search(r"version (\d+)\.(\d+)", output)
+    return found is not None and (int(found[1]), int(found[2])) >= CMAKE_MINIMUM
+
+
 def install_infomix(session: nox.Session, *extra: str) -> None:
     """Build the core against the session's torch (never in an isolated env), then every package."""
-    session.install(*BUILD_TOOLS, *extra)
+    cmake = [] if system_cmake_suffices() else ["cmake>={}.{}".format(*CMAKE_MINIMUM)]
+    session.install(*BUILD_TOOLS, *cmake, *extra)
     session.install("--no-build-isolation", ".[data]")
     session.install("--no-build-isolation", *[f"./packages/{p}" for p in PACKAGES], "./plugins/infomix-example")
     session.install("./packages/retrieval[test]", "--no-build-isolation")
