@@ -99,3 +99,19 @@ def test_student_scale_mi_spans_the_configured_degrees_of_freedom():
 def test_degrees_of_freedom_bounds_are_checked(bounds):
     with pytest.raises(ValueError, match="min_dof"):
         MetaDataConfig(min_dof=bounds[0], max_dof=bounds[1])
+
+
+@pytest.mark.parametrize("random_signs", [True, False])
+def test_random_signs_hide_the_sign_pattern_of_the_dense_family(random_signs):
+    rng = np.random.default_rng(8)
+    config = MetaDataConfig(random_signs=random_signs, zero_mi_fraction=0.0)
+    signs = []
+    for _ in range(80):
+        drawn = draw_task(rng, 400, 1, 1, config, family="normal-dense", transform="identity")
+        if drawn.mutual_information > 0.2:  # |correlation| > 0.5, its sign is plain at n = 400
+            signs.append(np.sign(np.corrcoef(drawn.x[:, 0], drawn.y[:, 0])[0, 1]))
+    assert len(signs) > 20
+    if random_signs:
+        assert 0.2 < np.mean(np.array(signs) > 0) < 0.8
+    else:
+        assert all(s > 0 for s in signs)  # the dense covariances' correlations are all positive

@@ -6,7 +6,7 @@ import torch
 
 from infomix.core.threads import torch_threads
 from infomix.mi.learned.features import gaussian_mi_of_scores
-from infomix.mi.learned.model import ModelConfig, MultiheadBlock, QuantileMINetwork, pinball_loss
+from infomix.mi.learned.model import ModelConfig, MultiheadBlock, QuantileMINetwork, pinball_loss, predict_quantiles
 from infomix.ops import use_reference
 
 SMALL = ModelConfig(token_width=16, width=32, heads=4, dim_blocks=1, sample_blocks=2, inducing=8, pool_seeds=2)
@@ -58,6 +58,20 @@ def test_quantiles_increase():
             q = net(zx, zy, cop)
         assert q.shape == (8, len(SMALL.quantiles))
         assert (q.diff(dim=1) > 0).all()
+
+
+def test_sign_averaged_quantiles_ignore_the_sign_of_y_and_keep_increasing():
+    net = _network(6)
+    zx, zy, cop = _sample(4, 41, 2, 3, seed=9)
+    with torch.no_grad(), torch_threads(1):
+        plain = predict_quantiles(net, zx, zy, cop, sign_average=False)
+        averaged = predict_quantiles(net, zx, zy, cop, sign_average=True)
+        flipped = predict_quantiles(net, zx, -zy, cop, sign_average=True)
+        torch.testing.assert_close(plain, net(zx, zy, cop))
+        torch.testing.assert_close(averaged, 0.5 * (net(zx, zy, cop) + net(zx, -zy, cop)))
+    torch.testing.assert_close(flipped, averaged)
+    assert not torch.allclose(plain, averaged, atol=1e-4)  # this network does see the sign: the average matters
+    assert (averaged.diff(dim=1) > 0).all()
 
 
 def test_quantile_levels_are_checked():

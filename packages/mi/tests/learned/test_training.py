@@ -144,6 +144,7 @@ def test_calibration_grid_spans_the_trained_range_with_its_own_draws():
     assert all(p["tasks"] >= 2 * 8 and p["scale"] > 0 for p in record["by_n"])  # batches of at least 8 draws
     assert record["tasks"] == sum(p["tasks"] for p in record["by_n"])
     assert scale_for(record, 150) > 0
+    assert record["sign_average"] is True
 
 
 def test_init_starts_from_an_estimator_checkpoint_and_records_it(tmp_path):

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from infomix.mi.learned.metadata import MetaDataConfig, draw_batch
-from infomix.mi.learned.model import QuantileMINetwork
+from infomix.mi.learned.model import QuantileMINetwork, predict_quantiles
 from infomix.mi.learned.training import batch_tensors
 
 CALIBRATION_SEED_OFFSET = 2_000_003
@@ -72,14 +72,23 @@ def _family_scales(
 
 
 @torch.no_grad()
-def calibrate(model: QuantileMINetwork, data: MetaDataConfig, seed: int, batches: int, confidence: float = 0.9) -> dict:
+def calibrate(
+    model: QuantileMINetwork,
+    data: MetaDataConfig,
+    seed: int,
+    batches: int,
+    confidence: float = 0.9,
+    sign_average: bool = True,
+) -> dict:
     """Fit the scale of the outer quantiles on fresh meta-training draws, `batches` batches per grid n.
 
     Every point of N_GRID inside the trained range (and the range's ends) draws its own samples of exactly that
     n, in batches of at least ``max(data.min_batch, 8)`` samples, so large n is calibrated on as many draws as
     small n. A point's scale is the largest of its families' own conformal scales (and of the pooled one):
     every meta-training family gets 90% coverage on its own (group-conditional, "Mondrian" conformal), not just
-    the mixture, since a user's data is one distribution, not a draw from the mixture.
+    the mixture, since a user's data is one distribution, not a draw from the mixture. The quantiles are the
+    ones the estimator will use: sign-averaged (`model.predict_quantiles`) when `sign_average`, which the
+    record says.
     """
     lo_i, hi_i = model.config.quantiles.index(0.05), model.config.quantiles.index(0.95)
     med_i = model.median_index
@@ -94,7 +103,7 @@ def calibrate(model: QuantileMINetwork, data: MetaDataConfig, seed: int, batches
         for i in range(batches):
             batch = draw_batch(seed + CALIBRATION_SEED_OFFSET + g, i, point_data)
             zx, zy, cop, target = batch_tensors(batch)
-            point_pred.append(model(zx, zy, cop).double().numpy())
+            point_pred.append(predict_quantiles(model, zx, zy, cop, sign_average).double().numpy())
             point_truth.append(target.double().numpy())
             point_family += batch.families
         pred, truth, family = np.concatenate(point_pred), np.concatenate(point_truth), np.array(point_family)
@@ -118,6 +127,7 @@ def calibrate(model: QuantileMINetwork, data: MetaDataConfig, seed: int, batches
         "method": "split conformal (normalised CQR) on the 0.05/0.95 quantiles; at each grid n, the largest of "
         "the families' scales (and of the pooled one); linear in log n between grid points",
         "confidence": confidence,
+        "sign_average": sign_average,
         "scale": conformal_scale(median, pred[:, lo_i], pred[:, hi_i], truth, confidence),
         "tasks": int(truth.size),
         "raw_coverage": float(np.mean((pred[:, lo_i] <= truth) & (truth <= pred[:, hi_i]))),

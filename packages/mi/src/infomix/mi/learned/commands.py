@@ -78,7 +78,7 @@ def train_learned_command(
     )
 
 
-def _calibrate(path: Path, batches: int) -> dict:
+def _calibrate(path: Path, batches: int, sign_average: bool = True) -> dict:
     """Fit the conformal scale of an estimator checkpoint on fresh meta-training batches; rewrite it atomically."""
     import torch
 
@@ -91,7 +91,8 @@ def _calibrate(path: Path, batches: int) -> dict:
     network, meta = load_network(str(path))
     payload = torch.load(path, map_location="cpu", weights_only=True)
     seed = int(meta["train_config"]["seed"])
-    record = calibrate(network, MetaDataConfig.from_dict(meta["data_config"]), seed, batches)
+    data = MetaDataConfig.from_dict(meta["data_config"])
+    record = calibrate(network, data, seed, batches, sign_average=sign_average)
     payload["calibration"] = record
     with atomic_file(path) as tmp:
         torch.save(payload, tmp)
@@ -102,10 +103,16 @@ def _calibrate(path: Path, batches: int) -> dict:
 @click.command("calibrate-learned")
 @click.argument("checkpoint", type=click.Path(dir_okay=False, exists=True))
 @click.option("--batches", type=int, default=120, show_default=True, help="Fresh meta-training batches per grid n.")
-def calibrate_learned_command(checkpoint: str, batches: int) -> None:
+@click.option(
+    "--sign-average/--no-sign-average",
+    default=True,
+    show_default=True,
+    help="Average the quantiles for (x, y) and (x, -y) (the estimator then does the same).",
+)
+def calibrate_learned_command(checkpoint: str, batches: int, sign_average: bool) -> None:
     """Refit the split-conformal scales of the learned estimator's 90% interval in CHECKPOINT (at a grid of n,
     interpolated in log n)."""
-    record = _calibrate(Path(checkpoint), batches)
+    record = _calibrate(Path(checkpoint), batches, sign_average)
     click.echo(json.dumps(record))
 
 

@@ -13,7 +13,7 @@ from infomix.core.hookspecs import hookimpl
 from infomix.mi.estimate import Estimate
 from infomix.mi.samples import paired, require_varying
 
-SHIPPED_CHECKPOINT = "learned-v4.pt"  # beside it: learned-v4.json, the training config and data hash
+SHIPPED_CHECKPOINT = "learned-v5.pt"  # beside it: learned-v5.json, the training config and data hash
 ESTIMATOR_FORMAT = "infomix-mi-learned-estimator/1"
 
 
@@ -49,15 +49,18 @@ class LearnedEstimator:
     (``infomix.mi.learned.model``: attention across the dimensions of each sample, induced attention across
     samples, attention pooling) returns the 0.05, 0.25, 0.5, 0.75 and 0.95 quantiles of I(x; y) given the
     sample. The value is the median; the interval is the 0.05–0.95 quantile range widened by the
-    checkpoint's split-conformal factor (``calibrated=False`` gives the raw quantiles). One forward
-    pass, no fitting: milliseconds. The shipped checkpoint was trained on 1 ≤ d_x, d_y ≤ 5 and
-    100 ≤ n ≤ 5000; outside that the estimate is refused. ``checkpoint`` loads another one.
+    checkpoint's split-conformal factor (``calibrated=False`` gives the raw quantiles). Checkpoints
+    calibrated with ``sign_average`` average the quantiles for (x, y) and (x, −y), so negating y leaves
+    the estimate unchanged, as it leaves MI. One forward pass, no fitting: milliseconds. The shipped
+    checkpoint was trained on 1 ≤ d_x, d_y ≤ 5 and 100 ≤ n ≤ 5000; outside that the estimate is refused.
+    ``checkpoint`` loads another one.
     """
 
     def __init__(self, checkpoint: str | None = None, calibrated: bool = True, threads: int | None = None) -> None:
         self.path = str(checkpoint) if checkpoint is not None else str(shipped_checkpoint())
         self.network, self.meta = load_network(self.path)
         self.calibrated, self.threads = calibrated, threads
+        self.sign_average = bool((self.meta.get("calibration") or {}).get("sign_average", False))
         config = self.network.config
         self.bounds = {
             "dim_x": config.max_dim_x,
@@ -93,6 +96,7 @@ class LearnedEstimator:
 
         from infomix.core.threads import torch_threads
         from infomix.mi.learned.features import gaussian_mi_of_scores, normal_scores
+        from infomix.mi.learned.model import predict_quantiles
 
         xm, ym = paired(x, y)
         require_varying(xm, "x")
@@ -103,7 +107,7 @@ class LearnedEstimator:
         threads = self.threads or torch.get_num_threads()
         with torch.no_grad(), torch_threads(threads):
             copula = gaussian_mi_of_scores(zx, zy)
-            out = self.network(zx, zy, copula)[0]
+            out = predict_quantiles(self.network, zx, zy, copula, self.sign_average)[0]
         return out.double().numpy(), float(copula[0]), xm.shape[0]
 
     def estimate(self, x: Any, y: Any) -> Estimate:
@@ -122,6 +126,7 @@ class LearnedEstimator:
             "quantiles": {str(t): float(v) for t, v in zip(levels, q, strict=True)},
             "copula_mi": copula,
             "interval_scale": scale,
+            "sign_average": self.sign_average,
             "checkpoint": Path(self.path).name,
             "data_hash": self.meta.get("data_hash"),
         }

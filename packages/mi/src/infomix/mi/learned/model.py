@@ -152,6 +152,19 @@ class QuantileMINetwork(nn.Module):
         return torch.cat([below, median[:, None], above], dim=1)
 
 
+def predict_quantiles(network: QuantileMINetwork, zx: Tensor, zy: Tensor, copula: Tensor, sign_average: bool) -> Tensor:
+    """The network's quantiles [B, levels]; with sign_average, the mean of its quantiles for (x, y) and (x, −y).
+
+    Negating y keeps MI (a decreasing map of each coordinate) and negates y's normal scores, so the averaged
+    quantiles are exactly invariant to it, still increasing, and, on a meta-distribution that is itself
+    invariant to sign flips, no worse in pinball loss (it is convex). One forward pass of a doubled batch.
+    """
+    if not sign_average:
+        return network(zx, zy, copula)
+    out = network(torch.cat([zx, zx]), torch.cat([zy, -zy]), torch.cat([copula, copula]))
+    return 0.5 * (out[: zx.shape[0]] + out[zx.shape[0] :])
+
+
 def pinball_loss(predicted: Tensor, target: Tensor, quantiles: Tensor) -> Tensor:
     """Mean over examples and levels of ρ_τ(u) = max(τu, (τ − 1)u), u = target − predicted quantile."""
     u = target[:, None] - predicted
