@@ -22,7 +22,7 @@ import numpy as np
 
 from infomix.core.io import atomic_write_json
 from infomix.mi.learned.estimator import LearnedEstimator
-from infomix.mi.tasks import StudentTask
+from infomix.mi.tasks import StudentTask, paired_correlation
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
 SEED = 79  # bench_learned.py uses 77, bench_learned_coverage.py 78
@@ -30,11 +30,7 @@ SEED = 79  # bench_learned.py uses 77, bench_learned_coverage.py 78
 
 def paired_dispersion(dim: int, gaussian_mi: float) -> np.ndarray:
     """Correlation matrix of d pairs (x_i, y_i), each with Gaussian MI gaussian_mi / d."""
-    rho = math.sqrt(1.0 - math.exp(-2.0 * gaussian_mi / dim))
-    cov = np.eye(2 * dim)
-    for i in range(dim):
-        cov[i, dim + i] = cov[dim + i, i] = rho
-    return cov
+    return paired_correlation(dim, dim, dim, math.sqrt(1.0 - math.exp(-2.0 * gaussian_mi / dim)))
 
 
 def main() -> None:

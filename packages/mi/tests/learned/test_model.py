@@ -72,6 +72,8 @@ def test_sign_averaged_quantiles_ignore_the_sign_of_y_and_keep_increasing():
     torch.testing.assert_close(flipped, averaged)
     assert not torch.allclose(plain, averaged, atol=1e-4)  # this network does see the sign: the average matters
     assert (averaged.diff(dim=1) > 0).all()
+    with pytest.raises(ValueError, match="must agree in B and n"):
+        predict_quantiles(net, zx, zy[:, :40], cop, sign_average=True)
 
 
 def test_quantile_levels_are_checked():

@@ -159,6 +159,11 @@ def predict_quantiles(network: QuantileMINetwork, zx: Tensor, zy: Tensor, copula
     quantiles are exactly invariant to it, still increasing, and, on a meta-distribution that is itself
     invariant to sign flips, no worse in pinball loss (it is convex). One forward pass of a doubled batch.
     """
+    if zx.dim() != 3 or zy.dim() != 3 or zx.shape[:2] != zy.shape[:2] or copula.shape != zx.shape[:1]:
+        raise ValueError(
+            f"zx [B, n, d_x], zy [B, n, d_y] and copula [B] must agree in B and n, got {tuple(zx.shape)}, "
+            f"{tuple(zy.shape)} and {tuple(copula.shape)}"
+        )
     if not sign_average:
         return network(zx, zy, copula)
     out = network(torch.cat([zx, zx]), torch.cat([zy, -zy]), torch.cat([copula, copula]))
