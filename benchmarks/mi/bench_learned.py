@@ -235,8 +235,13 @@ def targets(summary_rows: list[dict], best: dict[int, str]) -> dict:
     return out
 
 
-def timing(threads: int, repeats: int) -> dict:
-    """Median seconds per estimate at n = 500 (1v1 and 5v5) of the learned estimator and a trained InfoNCE."""
+def timing(threads: int, repeats: int, trainings: int = 4) -> dict:
+    """Seconds per estimate at n = 500 (1v1 and 5v5) of the learned estimator and of a trained InfoNCE.
+
+    The two alternate: each InfoNCE training (a seed of its own) is followed by `repeats` learned estimates, so
+    both see the same load on the machine, whose speed drifts by up to 1.5x over minutes. The ratio is of the
+    medians; the minima are recorded too.
+    """
     from infomix.mi.neural import InfoNCEEstimator
 
     out = {}
@@ -244,11 +249,16 @@ def timing(threads: int, repeats: int) -> dict:
         x, y = task(name).sample(500, seed=1)
         learned = LearnedEstimator(threads=threads)
         learned.estimate(x, y)  # warm-up
-        ts = [timed(learned, x, y)[1] for _ in range(repeats)]
-        nce = [timed(InfoNCEEstimator(progress=False, seed=s), x, y)[1] for s in range(2)]
+        ts, nce = [], []
+        for s in range(trainings):
+            nce.append(timed(InfoNCEEstimator(progress=False, seed=s), x, y)[1])
+            ts += [timed(learned, x, y)[1] for _ in range(repeats)]
         out[name] = {
             "learned_s": statistics.median(ts),
+            "learned_min_s": min(ts),
             "infonce_s": statistics.median(nce),
+            "infonce_min_s": min(nce),
+            "infonce_trainings": trainings,
             "speedup": statistics.median(nce) / statistics.median(ts),
         }
         print(f"timing {name}: {out[name]}", flush=True)
@@ -386,7 +396,7 @@ def main() -> None:
     rows = named_grid(tasks, sizes, seeds, resamples, args.threads) + meta_grid(draws, meta_sizes, args.threads)
     summaries = summary(rows, groups_of)
     best = best_ksg(summaries)
-    speed = timing(args.threads, repeats)
+    speed = timing(args.threads, repeats, trainings=1 if args.smoke else 4)
     learned = LearnedEstimator()
     data = {
         "benchmark": "mi_learned",

@@ -4,7 +4,7 @@ Run: python benchmarks/mi/record_training.py --run RUN_DIR [--ship]. RUN_DIR is 
 `infomix mi train-learned`. Writes benchmarks/results/mi_learned_training.json (configs, data hash, steps,
 wall time, loss curve, validation curve, calibration) and benchmarks/mi/learned_training.png (when matplotlib
 is installed); --ship copies RUN/estimator.pt and RUN/config.json into the package as
-infomix/mi/learned/checkpoints/<name>.{pt,json} (--name, default learned-v2).
+infomix/mi/learned/checkpoints/<name>.{pt,json} (--name, required).
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run", type=Path, required=True)
     parser.add_argument("--ship", action="store_true")
-    parser.add_argument("--name", default="learned-v2", help="file stem of the shipped checkpoint")
+    parser.add_argument("--name", required=True, help="file stem of the shipped checkpoint, e.g. learned-v5")
     args = parser.parse_args()
     record = json.loads((args.run / "training.json").read_text())
     payload = torch.load(args.run / "estimator.pt", map_location="cpu", weights_only=True)
