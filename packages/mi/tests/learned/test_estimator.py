@@ -121,7 +121,35 @@ def test_command_line_estimate_with_the_learned_estimator(tmp_path):
         assert out["estimator"] == "learned" and out["n"] == 600 and out["confidence"] == 0.9
         assert out["lower"] <= out["value"] <= out["upper"]
         assert out["value"] == pytest.approx(LearnedEstimator().estimate(x, y).value, abs=1e-6)
+        assert "ksg_check" not in out
+        args = ["mi", "estimate", str(path), "--x", "0:3", "--y", "3:6", "-e", "learned", "--json"]
+        checked = CliRunner().invoke(cli, [*args, "-p", "ksg_check=true"])
+        assert checked.exit_code == 0, checked.output
+        check = json.loads(checked.output)["ksg_check"]
+        assert check["ksg_k3_nats"] > 0 and check["above_interval"] is False
         help_text = CliRunner().invoke(cli, ["mi", "train-learned", "--help"]).output
         assert "--max-minutes" in help_text and "resume" in help_text
     finally:
         plugins.reset()
+
+
+def test_ksg_check_warns_on_a_spiral_and_stays_quiet_on_a_gaussian():
+    import warnings
+
+    from infomix.mi.ksg import KSGEstimator
+
+    checked = LearnedEstimator(threads=1, ksg_check=True)
+    x, y = task("3v3-spiral-2pair").sample(1000, seed=5)  # non-monotone: the network reads it as near 0
+    with pytest.warns(RuntimeWarning, match="above the learned 90% interval"):
+        result = checked.estimate(x, y)
+    check = result.info["ksg_check"]
+    assert check["above_interval"] and check["ksg_k3_nats"] > result.upper
+    assert check["ksg_k3_nats"] == KSGEstimator(k=3, n_resamples=0).estimate(x, y).value
+    x, y = task("3v3-normal-2pair").sample(1000, seed=5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = checked.estimate(x, y)
+    assert not result.info["ksg_check"]["above_interval"]
+    assert "ksg_check" not in LearnedEstimator(threads=1).estimate(x, y).info
+    with pytest.raises(TypeError, match="ksg_check"):
+        LearnedEstimator(ksg_check="yes")

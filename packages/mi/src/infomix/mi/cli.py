@@ -77,6 +77,8 @@ def estimate_command(
         "interval": result.info.get("interval"),
         "confidence": result.info.get("confidence"),
     }
+    if "ksg_check" in result.info:  # the learned estimator's -p ksg_check=true
+        data["ksg_check"] = result.info["ksg_check"]
     if as_json:
         click.echo(json.dumps(data))
         return

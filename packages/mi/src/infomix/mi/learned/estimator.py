@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import warnings
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -54,12 +55,28 @@ class LearnedEstimator:
     the estimate unchanged, as it leaves MI. One forward pass, no fitting: milliseconds. The shipped
     checkpoint was trained on 1 ≤ d_x, d_y ≤ 5 and 100 ≤ n ≤ 5000; outside that the estimate is refused.
     ``checkpoint`` loads another one.
+
+    The interval holds for dependence like the meta-training prior's; a non-monotone one (a spiral) can look
+    independent to the network and get a narrow interval near 0. ``ksg_check=True`` also runs KSG (k = 3, no
+    interval; 0.002–0.6 s, growing with n and d) on the sample and warns when it reads above the interval's
+    upper end: KSG errs low, not high, on such samples, so that points at a structure the network was not
+    trained on. On the mi benchmark it flagged 0.3% of the in-family samples and 15–67% of the held-out ones
+    (n = 100 to 5000), every flagged held-out interval being one that missed. The result (nats) is in
+    ``info["ksg_check"]``.
     """
 
-    def __init__(self, checkpoint: str | None = None, calibrated: bool = True, threads: int | None = None) -> None:
+    def __init__(
+        self,
+        checkpoint: str | None = None,
+        calibrated: bool = True,
+        threads: int | None = None,
+        ksg_check: bool = False,
+    ) -> None:
+        if not isinstance(ksg_check, bool):
+            raise TypeError(f"ksg_check must be True or False, got {ksg_check!r}")
         self.path = str(checkpoint) if checkpoint is not None else str(shipped_checkpoint())
         self.network, self.meta = load_network(self.path)
-        self.calibrated, self.threads = calibrated, threads
+        self.calibrated, self.threads, self.ksg_check = calibrated, threads, ksg_check
         self.sign_average = bool((self.meta.get("calibration") or {}).get("sign_average", False))
         config = self.network.config
         self.bounds = {
@@ -130,7 +147,27 @@ class LearnedEstimator:
             "checkpoint": Path(self.path).name,
             "data_hash": self.meta.get("data_hash"),
         }
-        return Estimate(value, max(lower, 0.0), max(upper, value), info)
+        result = Estimate(value, max(lower, 0.0), max(upper, value), info)
+        if self.ksg_check:
+            info["ksg_check"] = ksg_check(x, y, result)
+        return result
+
+
+def ksg_check(x: Any, y: Any, result: Estimate) -> dict:
+    """KSG (k = 3) on the sample against the learned interval; warns when it reads above the upper end."""
+    from infomix.mi.ksg import KSGEstimator
+
+    ksg = KSGEstimator(k=3, n_resamples=0).estimate(x, y).value
+    above = result.upper is not None and ksg > result.upper
+    if above:
+        warnings.warn(
+            f"KSG (k = 3) reads {ksg:.3f} nats, above the learned 90% interval "
+            f"[{result.lower:.3f}, {result.upper:.3f}]: the sample's dependence may be unlike the learned "
+            "estimator's training distributions (e.g. non-monotone), so its interval may not hold",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+    return {"ksg_k3_nats": ksg, "above_interval": bool(above)}
 
 
 @hookimpl
