@@ -235,6 +235,32 @@ def targets(summary_rows: list[dict], best: dict[int, str]) -> dict:
     return out
 
 
+def ksg_check_replay(rows: list[dict]) -> dict:
+    """What `LearnedEstimator(ksg_check=True)` would flag on the named datasets (KSG k = 3 above the interval).
+
+    Per group (in-family / held-out) and n: datasets, flagged, flagged whose interval missed, and missed.
+    """
+
+    def key(r: dict) -> tuple:
+        return r["task"], r["n"], r["seed"]
+
+    ksg = {key(r): r["value"] for r in rows if r["grid"] == "named" and r["estimator"] == "ksg-k3"}
+    out: dict = {}
+    for r in rows:
+        if r["grid"] != "named" or r["estimator"] != "learned" or key(r) not in ksg:
+            continue
+        cell = out.setdefault("held-out" if r["held_out"] else "in-family", {}).setdefault(
+            str(r["n"]), {"datasets": 0, "flagged": 0, "flagged_missed": 0, "missed": 0}
+        )
+        flagged = ksg[key(r)] > r["upper"]
+        missed = not r["lower"] <= r["true"] <= r["upper"]
+        cell["datasets"] += 1
+        cell["flagged"] += int(flagged)
+        cell["flagged_missed"] += int(flagged and missed)
+        cell["missed"] += int(missed)
+    return out
+
+
 def timing(threads: int, repeats: int, trainings: int = 4) -> dict:
     """Seconds per estimate at n = 500 (1v1 and 5v5) of the learned estimator and of a trained InfoNCE.
 
@@ -424,6 +450,7 @@ def main() -> None:
         "seconds_total": time.perf_counter() - start,
         "ksg_best_k": best,
         "targets": targets(summaries, best),
+        "ksg_check": ksg_check_replay(rows),
         "timing_n500": speed,
         "summary": summaries,
         "rows": rows,
