@@ -22,6 +22,7 @@ import infomix.ops
 
 RESULTS = Path(__file__).resolve().parent / "results" / "attention.json"
 BATCH, HEADS, HEAD_DIM = 1, 8, 64
+SHORT_NOTE = "forward over head-split views of [rows, S, 3, H, d] (not contiguous), (B, H, S, d) = (rows, H, S, d)"
 MEMORY_NOTE = "growth of VmHWM over VmRSS in a fresh process running the case once (inputs excluded), MiB"
 
 
@@ -135,6 +136,39 @@ def memory_section(lengths: list[int], threads: int, naive_max_length: int) -> l
     return memory
 
 
+SHORT_CASES = [(1000, 4, 10, 8), (1000, 4, 10, 16), (250, 8, 32, 16)]  # (rows, heads, tokens, d)
+
+
+def short_runner(impl: str, rows: int, heads: int, tokens: int, d: int):
+    """Self-attention over the tokens of every row, q/k/v as a block's head-split views of one [rows, S, 3, H, d]."""
+    x = torch.randn(rows, tokens, 3, heads, d, generator=torch.Generator().manual_seed(0))
+    q, k, v = (x[:, :, i].transpose(1, 2) for i in range(3))
+
+    def run() -> None:
+        with torch.no_grad():
+            IMPLS[impl](q, k, v, False)
+
+    return run
+
+
+def short_section(threads_list: list[int], min_time: float, min_repeats: int) -> list[dict[str, Any]]:
+    """Many tiny attentions (a set network's attention across the features of each row), forward only."""
+    rows_out: list[dict[str, Any]] = []
+    for threads in threads_list:
+        torch.set_num_threads(threads)
+        for rows, heads, tokens, d in SHORT_CASES:
+            row: dict[str, Any] = {"threads": threads, "rows": rows, "heads": heads, "S": tokens, "d": d}
+            for impl in IMPLS:
+                ms, cpu_ms = time_ms(short_runner(impl, rows, heads, tokens, d), min_time, min_repeats)
+                row[f"{impl}_ms"] = round(ms, 3)
+                row[f"{impl}_cpu_ms"] = round(cpu_ms, 3)
+            row["ours_over_sdpa"] = round(row["ours_ms"] / row["sdpa_ms"], 3)
+            row["naive_over_ours"] = round(row["naive_ms"] / row["ours_ms"], 2)
+            rows_out.append(row)
+            print(json.dumps(row), flush=True)
+    return rows_out
+
+
 def _gpu_step(fn, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, g: torch.Tensor, causal: bool):
     def run() -> None:
         torch.autograd.backward(fn(q, k, v, causal), g, inputs=[q, k, v])
@@ -175,7 +209,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-memory", action="store_true")
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--memory-only", action="store_true", help="re-measure only the memory of an existing --out")
+    parser.add_argument(
+        "--short-only", action="store_true", help="re-measure only the short-sequence cases of an existing --out"
+    )
     args = parser.parse_args(argv)
+    threads_list = [int(x) for x in args.threads.split(",")]
+    if args.short_only:
+        result = json.loads(args.out.read_text())
+        result["short_sequences"] = short_section(threads_list, args.min_time, 3)
+        result["meta"]["short_sequences"] = SHORT_NOTE
+        _write(result, args.out)
+        return 0
     if args.memory_only:
         result = json.loads(args.out.read_text())
         meta = result["meta"]
@@ -184,7 +228,6 @@ def main(argv: list[str] | None = None) -> int:
         _write(result, args.out)
         return 0
     lengths = [128] if args.smoke else [int(x) for x in args.lengths.split(",")]
-    threads_list = [int(x) for x in args.threads.split(",")]
     min_time, min_repeats = (0.0, 1) if args.smoke else (args.min_time, 3)
     load_before = os.getloadavg()
     info = infomix.ops.build_info()
@@ -200,6 +243,7 @@ def main(argv: list[str] | None = None) -> int:
         "threads": threads_list,
         "timing": f"median of >= {min_repeats} runs and >= {min_time} s after one warm-up",
         "memory": MEMORY_NOTE,
+        "short_sequences": SHORT_NOTE,
         "load_average_before": load_before,
         "smoke": args.smoke,
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -257,12 +301,14 @@ def main(argv: list[str] | None = None) -> int:
                     }
                     extras.append(row)
                     print(json.dumps(row), flush=True)
+    short = short_section(threads_list, min_time, min_repeats)
     memory = [] if args.no_memory else memory_section(lengths, max(threads_list), args.naive_max_length)
     gpu = gpu_section(min_time)
     result = {
         "meta": {**meta, "load_average_after": os.getloadavg()},
         "cases": cases,
         "extra_options": extras,
+        "short_sequences": short,
         "memory": memory,
         "gpu": gpu,
     }

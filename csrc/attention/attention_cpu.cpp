@@ -486,6 +486,142 @@ void forward_kernel(Isa isa, const at::Tensor& q, const at::Tensor& k, const at:
   });
 }
 
+// ---------------------------------------------------------------------------------------------
+// Short sequences: many independent attentions over a handful of tokens (a set network's attention across the
+// features of each row: [rows, heads, ~10, 8]). Each (b, h) pair is one small block computed whole, with no
+// tiles, no K transpose and no per-tile bookkeeping, and q, k, v are read through their strides, so head-split
+// views ([B, S, H, d] transposed) need no copy. Taken without packing, padding, window or softcap.
+constexpr int64_t kShortLen = 32;   // S_q and S_k at most this
+constexpr int64_t kShortDim = 128;  // d at most this
+
+bool short_path_applies(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                        const std::optional<at::Tensor>& cu_q, const std::optional<at::Tensor>& cu_k,
+                        const std::optional<at::Tensor>& pad, int64_t wl, int64_t wr, double cap) {
+  return !cu_q.has_value() && !cu_k.has_value() && !pad.has_value() && wl < 0 && wr < 0 && cap <= 0.0 &&
+         q.size(2) > 0 && k.size(2) > 0 && q.size(2) <= kShortLen && k.size(2) <= kShortLen &&
+         q.size(3) <= kShortDim && q.stride(3) == 1 && k.stride(3) == 1 && v.stride(3) == 1;
+}
+
+// One (b, h) block: K transposed into a zero-padded local buffer so that each query's logits are a few vector
+// multiply-adds over the keys, the sq x sk logits (padded to whole vectors, padding at -inf) in one buffer, one
+// vectorised exp over it. D > 0 fixes the head size at compile time; D = 0 reads it from d.
+template <typename T, int64_t D>
+[[gnu::always_inline]] inline void short_block_body(Isa isa, const T* Q, int64_t qs, const T* K, int64_t ks,
+                                                    const T* V, int64_t vs, int64_t sq, int64_t sk, int64_t d_runtime,
+                                                    T scale, T* o, T* lse, T* ent) {
+  constexpr int64_t lanes = 8;
+  const int64_t d = D > 0 ? D : d_runtime;
+  const int64_t kp = (sk + lanes - 1) / lanes * lanes;  // keys padded to whole vectors
+  alignas(64) T kt[kShortDim * kShortLen];
+  alignas(64) T s[kShortLen * kShortLen];
+  alignas(64) T x[kShortLen * kShortLen];
+  T mrow[kShortLen];
+  for (int64_t c = 0; c < d; ++c) {
+    for (int64_t j = 0; j < sk; ++j) kt[c * kp + j] = scale * K[j * ks + c];
+    for (int64_t j = sk; j < kp; ++j) kt[c * kp + j] = 0;
+  }
+  for (int64_t i = 0; i < sq; ++i) {
+    T* row = s + i * kp;
+    for (int64_t j = 0; j < kp; ++j) row[j] = 0;
+    for (int64_t c = 0; c < d; ++c) {
+      const T qc = Q[i * qs + c];
+      const T* kc = kt + c * kp;
+      for (int64_t j = 0; j < kp; ++j) row[j] += qc * kc[j];
+    }
+    T mx = row[0];
+    for (int64_t j = 1; j < sk; ++j) mx = std::max(mx, row[j]);
+    mrow[i] = mx;
+    for (int64_t j = 0; j < kp; ++j) row[j] = j < sk ? row[j] - mx : neg_inf<T>();
+  }
+  if (ent != nullptr) std::copy(s, s + sq * kp, x);
+  exp_row<T>(isa, s, sq * kp, T(0), nullptr);
+  for (int64_t i = 0; i < sq; ++i) {
+    const T* p = s + i * kp;
+    T l = 0;
+    for (int64_t j = 0; j < sk; ++j) l += p[j];
+    const T inv = T(1) / l;
+    T acc[D > 0 ? D : kShortDim];
+    for (int64_t c = 0; c < d; ++c) acc[c] = 0;
+    for (int64_t j = 0; j < sk; ++j) {
+      const T w = p[j];
+      for (int64_t c = 0; c < d; ++c) acc[c] += w * V[j * vs + c];
+    }
+    for (int64_t c = 0; c < d; ++c) o[i * d + c] = acc[c] * inv;
+    lse[i] = mrow[i] + std::log(l);
+    if (ent != nullptr) {
+      T t = 0;
+      for (int64_t j = 0; j < sk; ++j) t += p[j] * x[i * kp + j];
+      ent[i] = std::log(l) - t * inv;
+    }
+  }
+}
+
+template <typename T, int64_t D>
+void short_block(Isa isa, const T* Q, int64_t qs, const T* K, int64_t ks, const T* V, int64_t vs, int64_t sq,
+                 int64_t sk, int64_t d, T scale, T* o, T* lse, T* ent) {
+  short_block_body<T, D>(isa, Q, qs, K, ks, V, vs, sq, sk, d, scale, o, lse, ent);
+}
+
+#ifdef INFOMIX_X86
+// the same block compiled for AVX2 + FMA (the loops over keys and over d become 8-lane vector operations)
+template <typename T, int64_t D>
+__attribute__((target("avx2,fma"))) void short_block_avx2(Isa isa, const T* Q, int64_t qs, const T* K, int64_t ks,
+                                                          const T* V, int64_t vs, int64_t sq, int64_t sk, int64_t d,
+                                                          T scale, T* o, T* lse, T* ent) {
+  short_block_body<T, D>(isa, Q, qs, K, ks, V, vs, sq, sk, d, scale, o, lse, ent);
+}
+#endif
+
+template <typename T>
+using ShortBlock = void (*)(Isa, const T*, int64_t, const T*, int64_t, const T*, int64_t, int64_t, int64_t, int64_t, T,
+                            T*, T*, T*);
+
+template <typename T>
+ShortBlock<T> short_block_for(Isa isa, int64_t d) {
+#ifdef INFOMIX_X86
+  if (isa != Isa::kScalar) {
+    return d == 8 ? &short_block_avx2<T, 8> : d == 16 ? &short_block_avx2<T, 16> : d == 32 ? &short_block_avx2<T, 32>
+           : d == 64                                                                     ? &short_block_avx2<T, 64>
+                                                                                         : &short_block_avx2<T, 0>;
+  }
+#endif
+  return d == 8 ? &short_block<T, 8> : d == 16 ? &short_block<T, 16> : d == 32 ? &short_block<T, 32>
+         : d == 64                                                             ? &short_block<T, 64>
+                                                                               : &short_block<T, 0>;
+}
+
+// out, lse (and entropy) of every (b, h), items spread over the intra-op pool.
+template <typename T>
+void short_kernel(Isa isa, const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, T scale, at::Tensor& out,
+                  at::Tensor& lse, T* ent_all, std::atomic<bool>& nan_seen) {
+  const int64_t batch = q.size(0), hq = q.size(1), sq = q.size(2), d = q.size(3), sk = k.size(2);
+  const int64_t group = hq / k.size(1);
+  const int64_t qs = q.stride(2), ks = k.stride(2), vs = v.stride(2);
+  const T* qp = q.data_ptr<T>();
+  const T* kp = k.data_ptr<T>();
+  const T* vp = v.data_ptr<T>();
+  T* op = out.data_ptr<T>();
+  T* lp = lse.data_ptr<T>();
+  const ShortBlock<T> block = short_block_for<T>(isa, d);
+  at::parallel_for(0, batch * hq, 16, [&](int64_t begin, int64_t end) {
+    for (int64_t item = begin; item < end; ++item) {
+      const int64_t b = item / hq, h = item % hq;
+      const T* Q = qp + b * q.stride(0) + h * q.stride(1);
+      const T* K = kp + b * k.stride(0) + (h / group) * k.stride(1);
+      const T* V = vp + b * v.stride(0) + (h / group) * v.stride(1);
+      // NaN screening (the vectorised exp turns a NaN logit into a zero weight): q rows every item, k and v once
+      // per (b, kv head)
+      bool nan_here = false;
+      for (int64_t i = 0; i < sq; ++i) nan_here |= has_nan(isa, Q + i * qs, d);
+      if (h % group == 0)
+        for (int64_t j = 0; j < sk; ++j) nan_here |= has_nan(isa, K + j * ks, d) || has_nan(isa, V + j * vs, d);
+      if (nan_here) nan_seen.store(true, std::memory_order_relaxed);
+      block(isa, Q, qs, K, ks, V, vs, sq, sk, d, scale, op + item * sq * d, lp + item * sq,
+            ent_all == nullptr ? nullptr : ent_all + item * sq);
+    }
+  });
+}
+
 template <typename T>
 void backward_kernel(Isa isa, const at::Tensor& dout, const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                      const T* kt_all, const T* vt_all,
@@ -635,7 +771,26 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> attention_fwd_cpu(
     int64_t window_left, int64_t window_right, double softcap, bool return_entropy) {
   check_inputs(q, k, v, key_padding_mask);
   const auto ct = compute_type(q);
-  const at::Tensor qc = q.to(ct).contiguous(), kc = k.to(ct).contiguous(), vc = v.to(ct).contiguous();
+  std::atomic<bool> nan_seen{false};
+  const auto check_nan = [&] {
+    if (!nan_seen.load()) return;
+    for (const auto& [name, t] : {std::pair<const char*, const at::Tensor*>{"q", &q}, {"k", &k}, {"v", &v}})
+      TORCH_CHECK_VALUE(!at::isnan(*t).any().item<bool>(), "attention: ", name, " contains NaN");
+  };
+  const at::Tensor qs = q.to(ct), ks = k.to(ct), vs = v.to(ct);
+  if (short_path_applies(qs, ks, vs, cu_seqlens_q, cu_seqlens_k, key_padding_mask, window_left, window_right,
+                         softcap)) {
+    at::Tensor out = at::empty(q.sizes(), qs.options());
+    at::Tensor lse = at::empty({q.size(0), q.size(1), q.size(2)}, qs.options());
+    at::Tensor ent = at::empty({return_entropy ? q.size(0) : 0, q.size(1), q.size(2)}, qs.options());
+    AT_DISPATCH_FLOATING_TYPES(ct, "attention_fwd_cpu_short", [&] {
+      short_kernel<scalar_t>(kernel_isa(), qs, ks, vs, static_cast<scalar_t>(scale), out, lse,
+                             return_entropy ? ent.data_ptr<scalar_t>() : nullptr, nan_seen);
+    });
+    check_nan();
+    return {out.to(q.scalar_type()), lse, ent};
+  }
+  const at::Tensor qc = qs.contiguous(), kc = ks.contiguous(), vc = vs.contiguous();
   const auto segs = make_segments(q, k, cu_seqlens_q, cu_seqlens_k);
   at::Tensor pad;
   if (key_padding_mask.has_value()) pad = key_padding_mask->contiguous();
@@ -643,7 +798,6 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> attention_fwd_cpu(
   at::Tensor lse = at::empty({q.size(0), q.size(1), q.size(2)}, qc.options());
   at::Tensor ent = at::empty({return_entropy ? q.size(0) : 0, q.size(1), q.size(2)}, qc.options());
   const bool* padp = pad.defined() ? pad.data_ptr<bool>() : nullptr;
-  std::atomic<bool> nan_seen{false};
   const Isa isa = kernel_isa();
   // the AVX-512 tiles read K transposed, [B, Hkv, d, S_k] (O(S d) extra memory)
   at::Tensor kt;
@@ -654,10 +808,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> attention_fwd_cpu(
                              out, lse,
                              return_entropy ? ent.data_ptr<scalar_t>() : nullptr, nan_seen);
   });
-  if (nan_seen.load()) {
-    for (const auto& [name, t] : {std::pair<const char*, const at::Tensor*>{"q", &q}, {"k", &k}, {"v", &v}})
-      TORCH_CHECK_VALUE(!at::isnan(*t).any().item<bool>(), "attention: ", name, " contains NaN");
-  }
+  check_nan();
   return {out.to(q.scalar_type()), lse, ent};
 }
 

@@ -214,6 +214,44 @@ def test_each_cpu_kernel_set_matches_the_oracle(isa, shape, options, monkeypatch
     check_against_oracle(q, k, v, *FP32, **options)
 
 
+# short sequences (S_q, S_k <= 32; no packing, padding, window or softcap) take the one-block-per-(b, h) path:
+# compile-time head sizes 8/16/32/64 and the general one (24), GQA, a single key, S_q != S_k
+SHORT_SHAPES = [
+    (3, 4, 4, 10, 10, 8),
+    (2, 6, 2, 7, 32, 16),
+    (2, 2, 1, 32, 1, 24),
+    (1, 4, 2, 5, 13, 64),
+    (2, 2, 2, 3, 9, 32),
+]
+
+
+@pytest.mark.parametrize("isa", ["scalar", "avx2", "avx512"])
+@pytest.mark.parametrize("shape", SHORT_SHAPES)
+def test_short_sequences_match_the_oracle(isa, shape, monkeypatch):
+    monkeypatch.setenv("INFOMIX_ATTENTION_ISA", isa)
+    q, k, v = make_inputs(*shape, torch.float32, seed=21)
+    check_against_oracle(q, k, v, *FP32, scale=0.7)
+
+
+def test_short_sequences_in_float64_are_exact_to_rounding():
+    q, k, v = make_inputs(2, 4, 2, 12, 30, 24, torch.float64, seed=22)
+    check_against_oracle(q, k, v, *FP64)
+
+
+def test_head_split_views_are_read_in_place():
+    # a block's [B, S, H, d] projections seen as [B, H, S, d]: not contiguous; the short path reads them through
+    # their strides and must give exactly what the contiguous copies give, the long path copies them first
+    for length in (10, 40):
+        x = torch.randn(3, length, 3, 4, 8, generator=torch.Generator().manual_seed(length))
+        q, k, v = (x[:, :, i].transpose(1, 2) for i in range(3))
+        assert not q.is_contiguous()
+        views = attention(q, k, v, return_lse=True, return_entropy=True)
+        copies = attention(q.contiguous(), k.contiguous(), v.contiguous(), return_lse=True, return_entropy=True)
+        for got, want in zip(views, copies, strict=True):
+            assert torch.equal(got, want)
+        check_against_oracle(q, k, v, *FP32)
+
+
 @pytest.mark.parametrize(
     "options",
     [
@@ -323,6 +361,14 @@ def test_opcheck_forward(with_varlen, entropy):
     torch.library.opcheck(torch.ops.infomix.attention_fwd.default, _op_args(with_varlen, entropy))
 
 
+@pytest.mark.parametrize("entropy", [True, False])
+def test_opcheck_forward_short_path_on_head_split_views(entropy):
+    x = torch.randn(2, 9, 3, 4, 8, generator=torch.Generator().manual_seed(3))
+    q, k, v = (x[:, :, i].transpose(1, 2).requires_grad_() for i in range(3))
+    args = [q, k, v, None, None, None, 0.4, -1, -1, 0.0, entropy]
+    torch.library.opcheck(torch.ops.infomix.attention_fwd.default, args)
+
+
 def test_opcheck_backward():
     q, k, v, cu_q, cu_k, pad, scale, left, right, cap, _ = _op_args()
     out, lse, ent = torch.ops.infomix.attention_fwd(q, k, v, cu_q, cu_k, pad, scale, left, right, cap, True)
@@ -409,6 +455,21 @@ def test_gradcheck_float64(options):
             lambda q, k, v: attention(q.index_fill(2, torch.tensor([3]), float("nan")), k, v),
             ValueError,
             "q contains NaN",
+        ),
+        (  # kv head 1 of 2 (GQA): screened once per kv head
+            lambda q, k, v: attention(q, k.index_fill(1, torch.tensor([1]), float("nan")), v),
+            ValueError,
+            "k contains NaN",
+        ),
+        (
+            lambda q, k, v: attention(q, k, v.index_fill(2, torch.tensor([10]), float("nan"))),
+            ValueError,
+            "v contains NaN",
+        ),
+        (  # the long (tiled) path screens too
+            lambda q, k, v: attention(q, k, v.index_fill(2, torch.tensor([10]), float("nan")), softcap=30.0),
+            ValueError,
+            "v contains NaN",
         ),
     ],
 )

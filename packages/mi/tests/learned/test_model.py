@@ -106,3 +106,31 @@ def test_block_compiled_attention_equals_reference():
     with use_reference():
         ref = block(q, k)
     torch.testing.assert_close(out, ref, atol=1e-5, rtol=1e-5)
+
+
+def test_inference_self_attention_folds_the_norms_without_changing_the_block():
+    # no_grad self-attention takes the folded projection (one normalisation, one product); with autograd on it
+    # takes the two LayerNorms and two projections: the outputs agree to rounding
+    torch.manual_seed(1)
+    block = MultiheadBlock(32, 4)
+    with torch.no_grad():
+        for norm in (block.norm_q, block.norm_kv):  # non-trivial affine maps, so the folding is exercised
+            norm.weight.uniform_(0.5, 1.5)
+            norm.bias.normal_(0.0, 0.3)
+    x = torch.randn(6, 10, 32)
+    with torch.no_grad():
+        folded = block(x, x)
+        cross = block(x, x.clone())  # keys that are not the queries object: the unfolded path
+    unfolded = block(x, x).detach()
+    torch.testing.assert_close(folded, unfolded, atol=2e-5, rtol=1e-5)
+    torch.testing.assert_close(cross, unfolded, atol=2e-5, rtol=1e-5)
+
+
+def test_per_row_stage_gives_the_same_quantiles_in_any_chunk_size(monkeypatch):
+    net = _network(7)
+    zx, zy, cop = _sample(3, 50, 2, 3, seed=8)
+    with torch.no_grad(), torch_threads(1):
+        whole = net(zx, zy, cop)
+        monkeypatch.setattr("infomix.mi.learned.model.TOKEN_CHUNK", 35)  # 7 rows of 5 tokens a chunk, 22 chunks
+        chunked = net(zx, zy, cop)
+    torch.testing.assert_close(chunked, whole, atol=2e-5, rtol=1e-5)
