@@ -1,8 +1,9 @@
 """Learned MI estimator vs Gaussian-copula and KSG on tasks with known MI: MAE, bias, 90% coverage, time.
 
-Run: python benchmarks/mi/bench_learned.py [--smoke] [--checkpoint PATH]. Writes
-benchmarks/results/mi_learned.json (atomically) and benchmarks/mi/learned_vs_true.png (when matplotlib is
-installed). Grid: every named continuous task with d_x, d_y <= 5 (the learned estimator's trained bounds)
+Run: python benchmarks/mi/bench_learned.py [--smoke]. Writes benchmarks/results/mi_learned.json (atomically)
+and benchmarks/mi/learned_vs_true.png (when matplotlib is installed). To compare a candidate checkpoint on other
+seeds: --checkpoint PATH --learned-only --seeds 100-109 --out FILE (the learned estimator alone, no timing).
+Grid: every named continuous task with d_x, d_y <= 5 (the learned estimator's trained bounds)
 x n in {100, 500, 1000, 5000} x 10 seeds; each dataset is drawn once and shared by all estimators. The
 learned estimator's held-out family and transforms (additive-uniform; the spiral and coupling transforms)
 and the Student-t tasks are also summarised separately, and a second grid draws random distributions of
@@ -15,6 +16,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import statistics
 import time
 from pathlib import Path
@@ -74,11 +76,16 @@ def held_out(name: str) -> bool:
     return "spiral" in name or "coupling" in name or "additive" in name
 
 
-def estimators(n: int, dims: int, resamples: int, threads: int) -> dict[str, object]:
+def estimators(
+    n: int, dims: int, resamples: int, threads: int, checkpoint: Path | None = None, learned_only: bool = False
+) -> dict[str, object]:
+    learned = LearnedEstimator(checkpoint=checkpoint, threads=threads)
+    if learned_only:
+        return {"learned": learned}
     with_interval = n <= 1000  # resampling KSG at n = 5000 would dominate the run time
     r = resamples if with_interval else 0
     out: dict[str, object] = {
-        "learned": LearnedEstimator(threads=threads),
+        "learned": learned,
         "copula": GaussianCopulaEstimator(n_bootstrap=100, confidence=0.9),
         "ksg-k3": KSGEstimator(k=3, n_resamples=r),
         "ksg-k5": KSGEstimator(k=5, n_resamples=r),
@@ -123,7 +130,15 @@ def row(
     return rows
 
 
-def named_grid(tasks: list[str], sizes: list[int], seeds: list[int], resamples: int, threads: int) -> list[dict]:
+def named_grid(
+    tasks: list[str],
+    sizes: list[int],
+    seeds: list[int],
+    resamples: int,
+    threads: int,
+    checkpoint: Path | None = None,
+    learned_only: bool = False,
+) -> list[dict]:
     rows = []
     for name in tasks:
         t = task(name)
@@ -131,14 +146,18 @@ def named_grid(tasks: list[str], sizes: list[int], seeds: list[int], resamples: 
         for n in sizes:
             for seed in seeds:
                 x, y = t.sample(n, seed=10_000 * seed + n)
-                for est_name, est in estimators(n, t.dim_x + t.dim_y, resamples, threads).items():
+                for est_name, est in estimators(
+                    n, t.dim_x + t.dim_y, resamples, threads, checkpoint, learned_only
+                ).items():
                     r, s = timed(est, x, y)
                     rows += row("named", name, family(name), held_out(name), n, seed, est_name, truth, r, s)
         print(f"{name} done", flush=True)
     return rows
 
 
-def meta_grid(draws: int, sizes: list[int], threads: int) -> list[dict]:
+def meta_grid(
+    draws: int, sizes: list[int], threads: int, checkpoint: Path | None = None, learned_only: bool = False
+) -> list[dict]:
     """Random distributions from the meta-data generator: training families, the held-out family and transforms."""
     rows = []
     config = MetaDataConfig()
@@ -154,7 +173,7 @@ def meta_grid(draws: int, sizes: list[int], threads: int) -> list[dict]:
             dx, dy = (int(v) for v in rng.integers(2 if "spiral" in label or "coupling" in label else 1, 6, size=2))
             for n in sizes:
                 drawn = draw_task(np.random.default_rng([77, i, len(label)]), n, dx, dy, config, **kwargs)
-                for est_name, est in estimators(n, dx + dy, 0, threads).items():
+                for est_name, est in estimators(n, dx + dy, 0, threads, checkpoint, learned_only).items():
                     if est_name == "ksg-k3":
                         continue
                     r, s = timed(est, drawn.x, drawn.y)
@@ -218,6 +237,9 @@ def targets(summary_rows: list[dict], best: dict[int, str]) -> dict:
     for n in (500, 5000):
         if ("all", "learned", n) not in pick:
             continue
+        if n not in best:  # --learned-only: nothing to compare with
+            out[f"n={n}"] = {"learned_mae": pick[("all", "learned", n)]["mae"]}
+            continue
         learned, copula, ksg = pick[("all", "learned", n)], pick[("all", "copula", n)], pick[("all", best[n], n)]
         out[f"n={n}"] = {
             "learned_mae": learned["mae"],
@@ -261,27 +283,33 @@ def ksg_check_replay(rows: list[dict]) -> dict:
     return out
 
 
-def timing(threads: int, repeats: int, trainings: int = 4) -> dict:
+def timing(threads: int, repeats: int, trainings: int = 4, checkpoint: Path | None = None) -> dict:
     """Seconds per estimate at n = 500 (1v1 and 5v5) of the learned estimator and of a trained InfoNCE.
 
     The two alternate: each InfoNCE training (a seed of its own) is followed by `repeats` learned estimates, so
     both see the same load on the machine, whose speed drifts by up to 1.5x over minutes. The ratio is of the
-    medians; the minima are recorded too.
+    medians; the minima are recorded too, and the minor page faults per learned estimate after each training:
+    glibc returns freed heap memory to the system or keeps it depending on what the process allocated before
+    (here, the training), and at n = 500 a 5v5 estimate that re-faults its ~10 MB of intermediates takes ~1.4x
+    as long as one that does not.
     """
     from infomix.mi.neural import InfoNCEEstimator
 
     out = {}
     for name in ("1v1-normal-0.75", "5v5-normal-2pair"):
         x, y = task(name).sample(500, seed=1)
-        learned = LearnedEstimator(threads=threads)
+        learned = LearnedEstimator(checkpoint=checkpoint, threads=threads)
         learned.estimate(x, y)  # warm-up
-        ts, nce = [], []
+        ts, nce, faults = [], [], []
         for s in range(trainings):
             nce.append(timed(InfoNCEEstimator(progress=False, seed=s), x, y)[1])
+            before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
             ts += [timed(learned, x, y)[1] for _ in range(repeats)]
+            faults.append((resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / repeats)
         out[name] = {
             "learned_s": statistics.median(ts),
             "learned_min_s": min(ts),
+            "learned_page_faults": faults,
             "infonce_s": statistics.median(nce),
             "infonce_min_s": min(nce),
             "infonce_trainings": trainings,
@@ -358,6 +386,21 @@ def markdown(data: dict) -> str:
     return "\n".join(lines)
 
 
+def parse_seeds(text: str) -> list[int]:
+    """'100-109' (inclusive) or '0,3,5' -> a list of seeds."""
+    try:
+        if "-" in text:
+            first, last = (int(v) for v in text.split("-"))
+            seeds = list(range(first, last + 1))
+        else:
+            seeds = [int(v) for v in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"seeds must look like 100-109 or 0,3,5, got {text!r}") from None
+    if not seeds:
+        raise argparse.ArgumentTypeError(f"seeds {text!r} name no seed")
+    return seeds
+
+
 def write_atomically(path: Path, data: dict) -> None:
     """`data` as JSON (indent 1) at `path`, written atomically and readable by all."""
     os.chmod(atomic_write_text(path, json.dumps(data, indent=1)), 0o644)
@@ -367,19 +410,32 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true", help="tiny CI-size run")
     parser.add_argument("--threads", type=int, default=2, help="torch threads of the learned estimator")
-    parser.add_argument("--out", type=Path, default=HERE.parent / "results" / "mi_learned.json")
+    parser.add_argument("--out", type=Path, default=None, help="default benchmarks/results/mi_learned.json")
+    parser.add_argument(
+        "--checkpoint", type=Path, default=None, help="a learned-estimator checkpoint (default: shipped)"
+    )
+    parser.add_argument(
+        "--learned-only", action="store_true", help="only the learned estimator (no classical ones, timing or plot)"
+    )
+    parser.add_argument("--seeds", type=parse_seeds, default=None, help="named-grid seeds, e.g. 100-109 or 0,3,5")
     parser.add_argument("--plot", type=Path, default=HERE / "learned_vs_true.png")
     parser.add_argument(
         "--timing-only", action="store_true", help="only the learned estimator's time at n = 500, 1 and 2 threads"
     )
     args = parser.parse_args()
+    if args.out is None:
+        if args.checkpoint is not None or args.learned_only or args.seeds is not None:
+            parser.error("--checkpoint, --learned-only and --seeds need --out (the shipped results stay as they are)")
+        args.out = HERE.parent / "results" / "mi_learned.json"
+    if args.checkpoint is not None and not args.checkpoint.is_file():
+        parser.error(f"--checkpoint {args.checkpoint} is not a file")
     if args.timing_only:
         out = {}
         for threads in (1, 2):
             torch.set_num_threads(threads)
             for name in ("1v1-normal-0.75", "5v5-normal-2pair"):
                 x, y = task(name).sample(500, seed=1)
-                est = LearnedEstimator(threads=threads)
+                est = LearnedEstimator(checkpoint=args.checkpoint, threads=threads)
                 est.estimate(x, y)
                 ts = [timed(est, x, y)[1] for _ in range(21)]
                 out[f"{name}/threads={threads}"] = {"median_s": statistics.median(ts), "min_s": min(ts)}
@@ -418,12 +474,15 @@ def main() -> None:
             [500, 5000],
             10,
         )
+    seeds = args.seeds if args.seeds is not None else seeds
     start = time.perf_counter()
-    rows = named_grid(tasks, sizes, seeds, resamples, args.threads) + meta_grid(draws, meta_sizes, args.threads)
+    only = args.learned_only
+    rows = named_grid(tasks, sizes, seeds, resamples, args.threads, args.checkpoint, only)
+    rows += meta_grid(draws, meta_sizes, args.threads, args.checkpoint, only)
     summaries = summary(rows, groups_of)
     best = best_ksg(summaries)
-    speed = timing(args.threads, repeats, trainings=1 if args.smoke else 4)
-    learned = LearnedEstimator()
+    speed = None if only else timing(args.threads, repeats, 1 if args.smoke else 4, args.checkpoint)
+    learned = LearnedEstimator(checkpoint=args.checkpoint)
     data = {
         "benchmark": "mi_learned",
         "smoke": args.smoke,
@@ -435,9 +494,11 @@ def main() -> None:
             "confidence": 0.9,
             "meta_draws": draws,
             "meta_n": meta_sizes,
+            "learned_only": only,
         },
         "checkpoint": {
-            k: learned.meta.get(k) for k in ("data_hash", "step", "trained_steps", "train_seconds", "calibration")
+            "file": Path(learned.path).name,
+            **{k: learned.meta.get(k) for k in ("data_hash", "step", "trained_steps", "train_seconds", "calibration")},
         },
         "environment": {
             "python": platform.python_version(),
@@ -455,7 +516,7 @@ def main() -> None:
         "summary": summaries,
         "rows": rows,
     }
-    data["plot"] = plot(rows, best, args.plot) if not args.smoke else None
+    data["plot"] = plot(rows, best, args.plot) if not (args.smoke or only) else None
     write_atomically(args.out, data)
     print(markdown(data))
     print(json.dumps(data["targets"], indent=1))

@@ -23,6 +23,22 @@ def shipped_checkpoint() -> Path:
     return Path(str(resources.files("infomix.mi.learned") / "checkpoints" / SHIPPED_CHECKPOINT))
 
 
+@functools.cache
+def settle_allocator() -> None:
+    """Allocate and free one 16 MiB tensor, once per process, so that the heap the forward pass reuses stays mapped.
+
+    glibc serves large blocks with mmap and, when one is freed, raises its mmap threshold to that block's size and
+    its trim threshold to twice that (mallopt(3), dynamic thresholds). A process that never freed a block larger
+    than the network's ~1 MB intermediates trims the heap after every estimate and faults the pages in again on
+    the next (5v5, n = 500: 2,000-4,000 minor faults per estimate and ~1.2-1.5x its time); after this call it
+    keeps up to 32 MiB of freed heap instead (~35 faults per estimate). Other allocators are unaffected.
+    """
+    import torch
+
+    block = torch.empty(4 * 2**20, dtype=torch.float32)
+    del block
+
+
 @functools.lru_cache(maxsize=4)
 def load_network(path: str) -> tuple[Any, dict]:
     """Load an inference checkpoint (cached): the network in eval mode and the checkpoint's metadata."""
@@ -76,6 +92,7 @@ class LearnedEstimator:
             raise TypeError(f"ksg_check must be True or False, got {ksg_check!r}")
         self.path = str(checkpoint) if checkpoint is not None else str(shipped_checkpoint())
         self.network, self.meta = load_network(self.path)
+        settle_allocator()
         self.calibrated, self.threads, self.ksg_check = calibrated, threads, ksg_check
         self.sign_average = bool((self.meta.get("calibration") or {}).get("sign_average", False))
         config = self.network.config
