@@ -238,6 +238,11 @@ def test_short_sequences_in_float64_are_exact_to_rounding():
     check_against_oracle(q, k, v, *FP64)
 
 
+def test_short_sequences_in_bf16_compute_in_float32():
+    q, k, v = make_inputs(3, 4, 2, 10, 10, 8, torch.bfloat16, seed=23)
+    check_against_oracle(q, k, v, *BF16)
+
+
 def test_head_split_views_are_read_in_place():
     # a block's [B, S, H, d] projections seen as [B, H, S, d]: not contiguous; the short path reads them through
     # their strides and must give exactly what the contiguous copies give, the long path copies them first
