@@ -26,6 +26,7 @@ import torch
 
 from infomix.core.io import atomic_write_text
 from infomix.mi import GaussianCopulaEstimator, KSGEstimator, task
+from infomix.mi.learned.calibration import conformal_scale
 from infomix.mi.learned.estimator import LearnedEstimator
 from infomix.mi.learned.metadata import MetaDataConfig, draw_task
 
@@ -125,6 +126,8 @@ def row(
                 "value": r.value,
                 "lower": max(q["0.05"], 0.0),
                 "upper": max(q["0.95"], r.value),
+                "raw": [q["0.05"], q["0.5"], q["0.95"]],  # unclipped, for the scale these samples need
+                "applied_scale": r.info["interval_scale"],
             }
         )
     return rows
@@ -211,9 +214,23 @@ def summary(rows: list[dict], key) -> list[dict]:
                 if with_interval
                 else None,
                 "median_seconds": float(statistics.median(r["seconds"] for r in rs)),
+                **needed_scale(rs),
             }
         )
     return out
+
+
+def needed_scale(rows: list[dict]) -> dict:
+    """For `learned-raw` rows: the conformal factor these very samples would need for 90% coverage (the one
+    `calibrate` fits, applied to them instead of to calibration draws) and the mean factor the estimator applied."""
+    if not rows or "raw" not in rows[0]:
+        return {}
+    lo, med, hi = (np.array([r["raw"][i] for r in rows]) for i in range(3))
+    truth = np.array([r["true"] for r in rows])
+    return {
+        "needed_scale": conformal_scale(med, lo, hi, truth, 0.9),
+        "applied_scale": float(np.mean([r["applied_scale"] for r in rows])),
+    }
 
 
 def groups_of(r: dict) -> list[str]:
@@ -383,7 +400,23 @@ def markdown(data: dict) -> str:
                     cells = [f"{g}", f"{n}", f"{est}{mark}", f"{s['datasets']}", f"{s['mae']:.3f}", f"{s['bias']:+.3f}"]
                     cells += [cov, width, f"{s['median_seconds']:.4f}"]
                     lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    return "\n".join(lines + scale_table(summ))
+
+
+def scale_table(summ: list[dict]) -> list[str]:
+    """Per n: the conformal factor the estimator applied and the one each group of samples would need."""
+    need = {(s["grid"], s["group"], s["n"]): s for s in summ if s["estimator"] == "learned-raw"}
+    columns = [("named", "in-family"), ("named", "gaussian-copula"), ("named", "student"), ("meta", "in-family")]
+    lines = [
+        "\n**conformal factor for 90%: applied (calibration draws) and needed by each group**\n",
+        "| n | applied | " + " | ".join(f"{g} {label}" for g, label in columns) + " |",
+        "|---" * (2 + len(columns)) + "|",
+    ]
+    for n in sorted({n for _, _, n in need}):
+        applied = next(s["applied_scale"] for (g, label, m), s in need.items() if m == n)
+        cells = [f"{need[(g, label, n)]['needed_scale']:.2f}" if (g, label, n) in need else "—" for g, label in columns]
+        lines.append(f"| {n} | {applied:.2f} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def parse_seeds(text: str) -> list[int]:

@@ -3,8 +3,9 @@
 The conformal scales are fitted on calibration draws; this script draws new distributions of the same
 families (seeds disjoint from training, validation and calibration) and counts how often the interval holds
 the true MI, per n and per family. It separates "the calibration works in-distribution" from the named
-tasks of `bench_learned.py`, which sit at the edges of that distribution. Writes
-results/mi_learned_meta_coverage.json.
+tasks of `bench_learned.py`, which sit at the edges of that distribution. It also reports the conformal factor
+that would make the raw quantiles cover exactly 90% of these draws (`needed_scale`), pooled and per family,
+beside the factor the estimator applied. Writes results/mi_learned_meta_coverage.json.
 
     python benchmarks/mi/bench_learned_coverage.py            # 400 draws per n
     python benchmarks/mi/bench_learned_coverage.py --smoke
@@ -20,6 +21,7 @@ import numpy as np
 
 from infomix.core.io import atomic_write_json
 from infomix.core.threads import torch_threads
+from infomix.mi.learned.calibration import conformal_scale
 from infomix.mi.learned.estimator import LearnedEstimator
 from infomix.mi.learned.metadata import MetaDataConfig, draw_task
 
@@ -48,9 +50,11 @@ def main() -> None:
                 dx, dy = (int(v) for v in rng.integers(config.min_dim, config.max_dim + 1, size=2))
                 drawn = draw_task(rng, n, dx, dy, config)
                 r = estimator.estimate(drawn.x, drawn.y)
+                q = r.info["quantiles"]
                 rows.append({"n": n, "family": drawn.family, "transform": drawn.transform, "dims": [dx, dy],
                              "true": drawn.mutual_information, "value": r.value, "lower": r.lower,
-                             "upper": r.upper})  # fmt: skip
+                             "upper": r.upper, "raw": [q["0.05"], q["0.5"], q["0.95"]],
+                             "applied_scale": r.info["interval_scale"]})  # fmt: skip
             print(f"n = {n} done", flush=True)
     coverage = {}
     for n in args.sizes:
@@ -58,12 +62,18 @@ def main() -> None:
         by_family = {}
         for fam in sorted({r["family"] for r in at_n}):
             rs = [r for r in at_n if r["family"] == fam]
-            by_family[fam] = {"draws": len(rs), "coverage": float(np.mean([covered(r) for r in rs]))}
+            by_family[fam] = {
+                "draws": len(rs),
+                "coverage": float(np.mean([covered(r) for r in rs])),
+                "needed_scale": needed_scale(rs),
+            }
         coverage[str(n)] = {
             "draws": len(at_n),
             "coverage": float(np.mean([covered(r) for r in at_n])),
             "mae": float(np.mean([abs(r["value"] - r["true"]) for r in at_n])),
             "median_width": float(np.median([r["upper"] - r["lower"] for r in at_n])),
+            "applied_scale": at_n[0]["applied_scale"],
+            "needed_scale": needed_scale(at_n),
             "by_family": by_family,
         }
     result = {
@@ -76,13 +86,21 @@ def main() -> None:
         "rows": rows,
     }
     atomic_write_json(args.out, result)
-    print("| n | draws | coverage | MAE | median width | lowest family coverage |")
-    print("|---|---|---|---|---|---|")
+    print("| n | draws | coverage | MAE | median width | lowest family coverage | factor applied / needed |")
+    print("|---|---|---|---|---|---|---|")
     for n, c in coverage.items():
         worst = min(c["by_family"].items(), key=lambda kv: kv[1]["coverage"])
+        top = max(c["by_family"].items(), key=lambda kv: kv[1]["needed_scale"])
         print(f"| {n} | {c['draws']} | {c['coverage']:.3f} | {c['mae']:.3f} | {c['median_width']:.3f} | "
-              f"{worst[0]} {worst[1]['coverage']:.2f} ({worst[1]['draws']}) |")  # fmt: skip
+              f"{worst[0]} {worst[1]['coverage']:.2f} ({worst[1]['draws']}) | {c['applied_scale']:.2f} / "
+              f"{c['needed_scale']:.2f} (largest: {top[0]} {top[1]['needed_scale']:.2f}) |")  # fmt: skip
     print(f"wrote {args.out} in {result['seconds']} s")
+
+
+def needed_scale(rows: list[dict]) -> float:
+    """The conformal factor of the raw 0.05-0.95 quantiles that would cover 90% of these draws (as `calibrate`)."""
+    lo, med, hi = (np.array([r["raw"][i] for r in rows]) for i in range(3))
+    return conformal_scale(med, lo, hi, np.array([r["true"] for r in rows]), 0.9)
 
 
 def covered(row: dict) -> bool:
