@@ -9,6 +9,7 @@ beside the factor the estimator applied. Writes results/mi_learned_meta_coverage
 
     python benchmarks/mi/bench_learned_coverage.py            # 400 draws per n
     python benchmarks/mi/bench_learned_coverage.py --smoke
+    python benchmarks/mi/bench_learned_coverage.py --checkpoint RUN/estimator.pt --out FILE  # a candidate
 """
 
 from __future__ import annotations
@@ -35,11 +36,18 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[100, 500, 1000, 5000])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--smoke", action="store_true", help="20 draws at n = 100 and 500")
-    parser.add_argument("--out", type=Path, default=RESULTS / "mi_learned_meta_coverage.json")
+    parser.add_argument("--out", type=Path, default=None, help="default results/mi_learned_meta_coverage.json")
+    parser.add_argument("--checkpoint", type=Path, default=None, help="a learned-estimator checkpoint (needs --out)")
     args = parser.parse_args()
+    if args.out is None:
+        if args.checkpoint is not None:
+            parser.error("--checkpoint needs --out (the shipped results stay as they are)")
+        args.out = RESULTS / "mi_learned_meta_coverage.json"
+    if args.checkpoint is not None and not args.checkpoint.is_file():
+        parser.error(f"--checkpoint {args.checkpoint} is not a file")
     if args.smoke:
         args.draws, args.sizes = 20, [100, 500]
-    estimator = LearnedEstimator(threads=args.threads)
+    estimator = LearnedEstimator(checkpoint=args.checkpoint, threads=args.threads)
     config = MetaDataConfig.from_dict(estimator.meta["data_config"])
     start = time.perf_counter()
     rows = []
@@ -79,7 +87,9 @@ def main() -> None:
     result = {
         "benchmark": "mi_learned_meta_coverage",
         "checkpoint": Path(estimator.path).name,
-        "command": "python benchmarks/mi/bench_learned_coverage.py" + (" --smoke" if args.smoke else ""),
+        "command": "python benchmarks/mi/bench_learned_coverage.py"
+        + (" --smoke" if args.smoke else "")
+        + (f" --checkpoint {args.checkpoint}" if args.checkpoint else ""),
         "draws_per_n": args.draws,
         "seconds": round(time.perf_counter() - start, 1),
         "coverage": coverage,

@@ -6,7 +6,14 @@ import torch
 
 from infomix.core.threads import torch_threads
 from infomix.mi.learned.features import gaussian_mi_of_scores
-from infomix.mi.learned.model import ModelConfig, MultiheadBlock, QuantileMINetwork, pinball_loss, predict_quantiles
+from infomix.mi.learned.model import (
+    ModelConfig,
+    MultiheadBlock,
+    QuantileMINetwork,
+    error_scale_weights,
+    pinball_loss,
+    predict_quantiles,
+)
 from infomix.ops import use_reference
 
 SMALL = ModelConfig(token_width=16, width=32, heads=4, dim_blocks=1, sample_blocks=2, inducing=8, pool_seeds=2)
@@ -96,6 +103,34 @@ def test_pinball_loss_matches_its_definition():
     expected = np.where(u >= 0, tau * u, (tau - 1) * u).mean()
     got = pinball_loss(torch.from_numpy(pred), torch.from_numpy(target), torch.from_numpy(tau))
     assert got.item() == pytest.approx(expected, rel=1e-12)
+
+
+def test_weighted_pinball_loss_is_the_weighted_mean_of_the_examples_losses():
+    rng = np.random.default_rng(1)
+    pred, target, tau = (
+        torch.from_numpy(a) for a in (rng.normal(size=(6, 3)), rng.normal(size=6), rng.uniform(size=3))
+    )
+    per_example = torch.stack([pinball_loss(pred[i : i + 1], target[i : i + 1], tau) for i in range(6)])
+    weights = torch.from_numpy(rng.uniform(0.1, 3.0, size=6))
+    expected = (weights * per_example).sum() / weights.sum()
+    assert pinball_loss(pred, target, tau, weights).item() == pytest.approx(expected.item(), rel=1e-12)
+    # equal weights of any size give the plain mean; a zero weight drops its example
+    assert pinball_loss(pred, target, tau, torch.full((6,), 7.0)).item() == pytest.approx(
+        pinball_loss(pred, target, tau).item()
+    )
+    dropped = torch.tensor([0.0, 1, 1, 1, 1, 1], dtype=torch.float64)
+    assert pinball_loss(pred, target, tau, dropped).item() == pytest.approx(
+        pinball_loss(pred[1:], target[1:], tau).item()
+    )
+
+
+def test_error_scale_weights_follow_the_gaussian_sampling_error():
+    copula = torch.tensor([0.0, 0.4, 2.0])
+    w100, w5000 = error_scale_weights(copula, 100), error_scale_weights(copula, 5000)
+    expected = 1.0 / (np.sqrt((0.1 + copula.numpy()) / 5000) + 0.003)
+    np.testing.assert_allclose(w5000.numpy(), expected, rtol=1e-6)
+    assert torch.all(w5000 > w100) and torch.all(w100[1:] < w100[:-1])  # more rows, less MI: smaller errors
+    assert w5000.dtype == copula.dtype
 
 
 def test_block_compiled_attention_equals_reference():

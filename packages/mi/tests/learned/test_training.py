@@ -64,6 +64,17 @@ def test_resume_equals_uninterrupted_training(tmp_path):
     assert straight.history["loss"][0] != straight.history["loss"][-1]
 
 
+def test_error_scale_weighting_trains_and_validates_with_weighted_losses():
+    weighted = TrainConfig.from_dict({**TINY.to_dict(), "loss_weighting": "error-scale"})
+    with torch_threads(1):
+        a, b = Trainer(TINY), Trainer(weighted)  # the same initial weights
+        (loss_a, mae_a), (loss_b, mae_b) = a.validate(), b.validate()
+        assert loss_a != loss_b and mae_a == mae_b  # the same predictions, another loss
+        assert a.train_step() != b.train_step()
+    with pytest.raises(ValueError, match="loss_weighting must be one of none, error-scale"):
+        TrainConfig(loss_weighting="inverse")
+
+
 def test_resume_refuses_another_data_generator(tmp_path):
     trainer = Trainer(TINY)
     trainer.data_hash = "0" * 64

@@ -197,7 +197,22 @@ def predict_quantiles(network: QuantileMINetwork, zx: Tensor, zy: Tensor, copula
     return 0.5 * (out[: zx.shape[0]] + out[zx.shape[0] :])
 
 
-def pinball_loss(predicted: Tensor, target: Tensor, quantiles: Tensor) -> Tensor:
-    """Mean over examples and levels of ρ_τ(u) = max(τu, (τ − 1)u), u = target − predicted quantile."""
+def pinball_loss(predicted: Tensor, target: Tensor, quantiles: Tensor, weights: Tensor | None = None) -> Tensor:
+    """Mean over examples and levels of ρ_τ(u) = max(τu, (τ − 1)u), u = target − predicted quantile.
+
+    `weights` [B] (positive) weight each example's terms; the mean is then Σ w·ρ / (Σ w · levels).
+    """
     u = target[:, None] - predicted
-    return torch.maximum(quantiles * u, (quantiles - 1.0) * u).mean()
+    loss = torch.maximum(quantiles * u, (quantiles - 1.0) * u)
+    if weights is None:
+        return loss.mean()
+    return (weights[:, None] * loss).sum() / (weights.sum() * loss.shape[1])
+
+
+def error_scale_weights(copula_mi: Tensor, n: int) -> Tensor:
+    """Per-example weights 1 / s, s = √((0.1 + Î_copula) / n) + 0.003 nats: the sampling error of a Gaussian MI
+    estimate grows like this (its variance is ~Σρ²/n), so weighting by 1 / s gives each sample a comparable
+    share of the loss instead of letting small, high-MI samples (errors ~0.3 nats) drown large, low-MI ones
+    (~0.01). The weights depend on the inputs only, so the loss's minimiser is still each conditional quantile.
+    """
+    return 1.0 / (torch.sqrt((0.1 + copula_mi.double()) / n) + 0.003).to(copula_mi.dtype)

@@ -16,10 +16,11 @@ import torch
 from infomix.core.io import atomic_file, atomic_write_json
 from infomix.mi.learned.features import gaussian_mi_of_scores
 from infomix.mi.learned.metadata import MetaBatch, MetaDataConfig, draw_batch, generator_hash
-from infomix.mi.learned.model import ModelConfig, QuantileMINetwork, pinball_loss
+from infomix.mi.learned.model import ModelConfig, QuantileMINetwork, error_scale_weights, pinball_loss
 
 CHECKPOINT_FORMAT = "infomix-mi-learned/1"
 VALIDATION_SEED_OFFSET = 1_000_003
+LOSS_WEIGHTINGS = ("none", "error-scale")
 
 
 @dataclass(frozen=True)
@@ -42,11 +43,16 @@ class TrainConfig:
     threads: int = 2
     calibration_batches: int = 120  # fresh meta-training batches per grid n for the conformal interval scales
     init: str | None = None  # an estimator checkpoint to start from (fine-tuning on a changed meta-distribution)
+    loss_weighting: str = "none"  # or "error-scale": each example weighted by model.error_scale_weights
 
     def to_dict(self) -> dict:
         out = asdict(self)
         out["model"], out["data"] = self.model.to_dict(), self.data.to_dict()
         return out
+
+    def __post_init__(self) -> None:
+        if self.loss_weighting not in LOSS_WEIGHTINGS:
+            raise ValueError(f"loss_weighting must be one of {', '.join(LOSS_WEIGHTINGS)}, got {self.loss_weighting!r}")
 
     @classmethod
     def from_dict(cls, data: dict) -> TrainConfig:
@@ -120,7 +126,7 @@ class Trainer:
         for group in self.optimizer.param_groups:
             group["lr"] = learning_rate(c, self.step)
         self.model.train()
-        loss = pinball_loss(self.model(zx, zy, cop), target, self.quantiles)
+        loss = pinball_loss(self.model(zx, zy, cop), target, self.quantiles, self._weights(cop, zx.shape[1]))
         if not torch.isfinite(loss):
             raise FloatingPointError(f"training loss is {loss.item()} at step {self.step}")
         self.optimizer.zero_grad(set_to_none=True)
@@ -135,16 +141,19 @@ class Trainer:
 
     @torch.no_grad()
     def validate(self) -> tuple[float, float]:
-        """Pinball loss and MAE of the median of the EMA network on fixed in-family validation batches."""
+        """Pinball loss (weighted as in training) and MAE of the EMA network's median on fixed validation batches."""
         c = self.config
         losses, errors = [], []
         self.ema.eval()
         for i in range(c.eval_batches):
             zx, zy, cop, target = batch_tensors(draw_batch(c.seed + VALIDATION_SEED_OFFSET, i, c.data))
             pred = self.ema(zx, zy, cop)
-            losses.append(float(pinball_loss(pred, target, self.quantiles)))
+            losses.append(float(pinball_loss(pred, target, self.quantiles, self._weights(cop, zx.shape[1]))))
             errors.append(float((pred[:, self.ema.median_index] - target).abs().mean()))
         return float(np.mean(losses)), float(np.mean(errors))
+
+    def _weights(self, copula: torch.Tensor, n: int) -> torch.Tensor | None:
+        return error_scale_weights(copula, n) if self.config.loss_weighting == "error-scale" else None
 
     # -- persistence ------------------------------------------------------------------------------------
     def state(self) -> dict[str, Any]:
