@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from infomix.core.io import atomic_write_text
-from infomix.mi import GaussianCopulaEstimator, KSGEstimator, task
+from infomix.mi import GaussianCopulaEstimator, KSGEstimator, TCopulaEstimator, task
 from infomix.mi.learned.calibration import conformal_scale
 from infomix.mi.learned.estimator import LearnedEstimator
 from infomix.mi.learned.metadata import MetaDataConfig, draw_task
@@ -88,6 +88,7 @@ def estimators(
     out: dict[str, object] = {
         "learned": learned,
         "copula": GaussianCopulaEstimator(n_bootstrap=100, confidence=0.9),
+        "tcopula": TCopulaEstimator(n_bootstrap=r, confidence=0.9),
         "ksg-k3": KSGEstimator(k=3, n_resamples=r),
         "ksg-k5": KSGEstimator(k=5, n_resamples=r),
     }
@@ -345,9 +346,9 @@ def plot(rows: list[dict], best: dict[int, str], path: Path) -> str | None:
     import matplotlib.pyplot as plt
 
     named = [r for r in rows if r["grid"] == "named"]
-    columns = ["learned", "copula", None]  # None: the best KSG k at that n
+    columns = ["learned", "copula", "tcopula", None]  # None: the best KSG k at that n
     sizes = sorted({r["n"] for r in named})
-    fig, axes = plt.subplots(len(sizes), 3, figsize=(12, 3.6 * len(sizes)), squeeze=False)
+    fig, axes = plt.subplots(len(sizes), len(columns), figsize=(16, 3.6 * len(sizes)), squeeze=False)
     for i, n in enumerate(sizes):
         for j, est in enumerate(columns):
             est = est or best[n]
@@ -389,7 +390,7 @@ def markdown(data: dict) -> str:
         ]
         for g in groups:
             for n in sorted({s["n"] for s in summ if s["grid"] == grid}):
-                for est in ("learned", "learned-raw", "copula", "ksg-k3", "ksg-k5", "ksg-k5-bootstrap"):
+                for est in ("learned", "learned-raw", "copula", "tcopula", "ksg-k3", "ksg-k5", "ksg-k5-bootstrap"):
                     hit = [s for s in summ if (s["grid"], s["group"], s["estimator"], s["n"]) == (grid, g, est, n)]
                     if not hit:
                         continue

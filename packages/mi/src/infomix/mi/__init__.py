@@ -19,6 +19,7 @@ from infomix.mi.tasks import (
     TransformedTask,
     task,
 )
+from infomix.mi.tcopula import TCopulaEstimator
 
 __all__ = [
     "NAMED_TASKS",
@@ -38,6 +39,7 @@ __all__ = [
     "MITask",
     "MultinormalTask",
     "StudentTask",
+    "TCopulaEstimator",
     "TransformedTask",
     "default_estimator",
     "estimate",

@@ -3,6 +3,7 @@
 DEFAULT_PLUGINS = (
     "infomix.mi.gaussian",
     "infomix.mi.copula",
+    "infomix.mi.tcopula",
     "infomix.mi.histogram",
     "infomix.mi.discrete",
     "infomix.mi.ksg",
