@@ -118,6 +118,17 @@ def test_bootstrap_interval_holds_the_value_and_none_without_resamples():
     assert bare.lower is None and bare.upper is None and bare.value == result.value
 
 
+def test_resamples_with_a_constant_column_drop_it():
+    # x takes two values, one of them once: many bootstrap resamples hold x constant (MI 0 there)
+    x, y = np.r_[np.zeros(11), 1.0], np.random.default_rng(0).normal(size=12)
+    result = TCopulaEstimator(n_bootstrap=50).estimate(x, y)  # no warning (they are errors in this suite), no NaN
+    assert np.isfinite([result.value, result.lower, result.upper]).all()
+    est = TCopulaEstimator(n_bootstrap=0)
+    assert est.fit(np.c_[np.zeros(12), y], 1) == (0.0, math.inf, 0.0)
+    z = np.c_[np.random.default_rng(1).normal(size=(40, 2)), y.repeat(4)[:40]]
+    assert est.fit(np.c_[z[:, :1], np.ones(40), z[:, 1:]], 2) == est.fit(z, 1)
+
+
 def test_conformance():
     check_mi_estimator(TCopulaEstimator(n_bootstrap=10))
 

@@ -154,7 +154,15 @@ class TCopulaEstimator:
         self.n_bootstrap, self.confidence, self.seed = n_bootstrap, confidence, seed
 
     def fit(self, z: np.ndarray, dim_x: int) -> tuple[float, float, float]:
-        """(MI, dof, Gaussian part) of the t copula fitted to the rows of z = [x, y]."""
+        """(MI, dof, Gaussian part) of the t copula fitted to the rows of z = [x, y].
+
+        A column constant in these rows (possible in a bootstrap resample of a column with few distinct values)
+        carries no information and is dropped; with all of x's or all of y's columns constant the MI is 0.
+        """
+        varying = np.ptp(z, axis=0) > 0
+        if not varying[:dim_x].any() or not varying[dim_x:].any():
+            return 0.0, math.inf, 0.0
+        z, dim_x = z[:, varying], int(varying[:dim_x].sum())
         start = kendall_correlation(z)
         corr = fit_correlation(z, start, fit_dof(z, start))
         dof = fit_dof(z, corr)
