@@ -9,10 +9,10 @@ from scipy import stats
 from infomix.core.testing import check_mi_estimator
 from infomix.mi import GaussianCopulaEstimator, StudentTask, TCopulaEstimator, task
 from infomix.mi.tcopula import (
-    _pseudo_observations,
     fit_correlation,
     fit_dof,
     kendall_correlation,
+    pseudo_observations,
     t_copula_loglik,
     t_copula_mi,
 )
@@ -74,19 +74,22 @@ def test_em_correlation_is_the_normal_scores_correlation_at_infinite_dof_and_rec
     from infomix.mi.copula import copula_normalize
 
     z = np.random.default_rng(4).normal(size=(500, 3)) @ np.array([[1, 0.8, 0], [0, 1, 0.5], [0, 0, 1.0]])
-    np.testing.assert_allclose(fit_correlation(z, np.eye(3), math.inf), np.corrcoef(copula_normalize(z).T), atol=1e-12)
+    np.testing.assert_allclose(
+        fit_correlation(pseudo_observations(z), np.eye(3), math.inf), np.corrcoef(copula_normalize(z).T), atol=1e-12
+    )
     corr = np.array([[1.0, 0.9, 0.3], [0.9, 1.0, 0.2], [0.3, 0.2, 1.0]])
     t_sample = np.hstack(StudentTask(1, 2, dof=2.0, dispersion=corr).sample(6000, seed=3))
-    fitted = fit_correlation(t_sample, kendall_correlation(t_sample), 2.0)
+    ranks = pseudo_observations(t_sample)
+    fitted = fit_correlation(ranks, kendall_correlation(t_sample), 2.0)
     assert np.abs(fitted - corr).max() < 0.03
-    np.testing.assert_allclose(fit_correlation(t_sample, fitted, 2.0, iterations=1), fitted, atol=1e-6)  # converged
+    np.testing.assert_allclose(fit_correlation(ranks, fitted, 2.0, iterations=1), fitted, atol=1e-6)  # converged
 
 
 def test_copula_loglik_equals_the_joint_t_density_over_its_margins():
     rng = np.random.default_rng(2)
     z = rng.normal(size=(50, 3))
     corr = np.array([[1.0, 0.4, -0.2], [0.4, 1.0, 0.1], [-0.2, 0.1, 1.0]])
-    values, index = _pseudo_observations(z)
+    values, index = pseudo_observations(z)
     dof = 3.7
     got = t_copula_loglik(values, index, np.linalg.inv(corr), float(np.linalg.slogdet(corr)[1]), dof)
     q = stats.t.ppf(values[index], dof)
@@ -97,9 +100,9 @@ def test_copula_loglik_equals_the_joint_t_density_over_its_margins():
 def test_fit_dof_finds_the_sampled_dof_and_the_gaussian_limit():
     corr = np.array([[1.0, 0.5], [0.5, 1.0]])
     heavy = np.hstack(StudentTask(1, 1, dof=1.5, dispersion=corr).sample(5000, seed=1))
-    assert fit_dof(heavy, kendall_correlation(heavy)) == pytest.approx(1.5, rel=0.2)
+    assert fit_dof(pseudo_observations(heavy), kendall_correlation(heavy)) == pytest.approx(1.5, rel=0.2)
     normal = np.random.default_rng(3).multivariate_normal([0, 0], corr, size=5000)
-    assert fit_dof(normal, kendall_correlation(normal)) > 50
+    assert fit_dof(pseudo_observations(normal), kendall_correlation(normal)) > 50
 
 
 def test_t_copula_mi_is_the_student_closed_form():

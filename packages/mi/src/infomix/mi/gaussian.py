@@ -10,6 +10,7 @@ from scipy.special import digamma
 
 from infomix.core.hookspecs import hookimpl
 from infomix.mi.estimate import Estimate
+from infomix.mi.intervals import check_interval_params
 from infomix.mi.samples import paired
 
 
@@ -49,10 +50,7 @@ class GaussianEstimator:
     def __init__(
         self, bias_correction: bool = True, n_bootstrap: int = 200, confidence: float = 0.9, seed: int = 0
     ) -> None:
-        if n_bootstrap < 0:
-            raise ValueError(f"n_bootstrap must be >= 0, got {n_bootstrap}")
-        if not 0.0 < confidence < 1.0:
-            raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+        check_interval_params(n_bootstrap, confidence, "n_bootstrap")
         self.bias_correction = bias_correction
         self.n_bootstrap = n_bootstrap
         self.confidence = confidence

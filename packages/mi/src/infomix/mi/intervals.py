@@ -7,9 +7,10 @@ from collections.abc import Callable
 import numpy as np
 
 
-def check_interval_params(n_resamples: int, confidence: float) -> None:
+def check_interval_params(n_resamples: int, confidence: float, name: str = "n_resamples") -> None:
+    """A resample count >= 0 (`name`: the argument that holds it, for the error) and a level in (0, 1)."""
     if n_resamples < 0:
-        raise ValueError(f"n_resamples must be >= 0, got {n_resamples}")
+        raise ValueError(f"{name} must be >= 0, got {n_resamples}")
     if not 0.0 < confidence < 1.0:
         raise ValueError(f"confidence must be in (0, 1), got {confidence}")
 

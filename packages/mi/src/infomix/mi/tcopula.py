@@ -37,14 +37,20 @@ def kendall_correlation(z: np.ndarray) -> np.ndarray:
             corr[j, k] = corr[k, j] = math.sin(math.pi * float(kendalltau(z[:, j], z[:, k]).statistic) / 2.0)
     values, vectors = np.linalg.eigh(corr)
     if values[0] < EIGEN_FLOOR:
-        corr = (vectors * np.maximum(values, max(EIGEN_FLOOR, -values[0]))) @ vectors.T
-        scale = np.sqrt(np.diag(corr))
-        corr = corr / np.outer(scale, scale)
+        corr = _as_correlation((vectors * np.maximum(values, max(EIGEN_FLOOR, -values[0]))) @ vectors.T)
     return corr
 
 
-def _pseudo_observations(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The distinct values of rank/(n + 1) over all columns (average ranks for ties) and each entry's index."""
+def _as_correlation(scatter: np.ndarray) -> np.ndarray:
+    scale = np.sqrt(np.diag(scatter))
+    return scatter / np.outer(scale, scale)
+
+
+def pseudo_observations(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct values of rank/(n + 1) over all columns (average ranks for ties) and each entry's index.
+
+    The fit works on these: a quantile function then runs once per distinct value, not once per entry.
+    """
     u = rankdata(z, method="average", axis=0) / (z.shape[0] + 1.0)
     values, index = np.unique(u, return_inverse=True)
     return values, index.reshape(z.shape)
@@ -72,12 +78,13 @@ def gaussian_copula_loglik(values: np.ndarray, index: np.ndarray, inverse: np.nd
     return float(-q.shape[0] * logdet / 2 - quadratic.sum() / 2)
 
 
-def fit_dof(z: np.ndarray, corr: np.ndarray) -> float:
+def fit_dof(ranks: tuple[np.ndarray, np.ndarray], corr: np.ndarray) -> float:
     """The dof maximising the t-copula pseudo-likelihood at correlation `corr` (math.inf: the Gaussian copula wins).
 
-    A log-spaced grid from 0.2 to 400, then golden-section search on log ν between the best point's neighbours.
+    `ranks` is `pseudo_observations(z)`. A log-spaced grid from 0.2 to 400, then golden-section search on log ν
+    between the best point's neighbours.
     """
-    values, index = _pseudo_observations(z)
+    values, index = ranks
     inverse = np.linalg.inv(corr)
     logdet = float(np.linalg.slogdet(corr)[1])
     loglik = [t_copula_loglik(values, index, inverse, logdet, nu) for nu in DOF_GRID]
@@ -96,30 +103,30 @@ def fit_dof(z: np.ndarray, corr: np.ndarray) -> float:
             b = lo + ratio * (hi - lo)
             fb = t_copula_loglik(values, index, inverse, logdet, math.exp(b))
     dof, top = (math.exp(a), fa) if fa >= fb else (math.exp(b), fb)
-    if gaussian_copula_loglik(values, index, inverse, logdet) >= max(top, max(loglik)):
-        return math.inf
-    return dof if top >= max(loglik) else float(DOF_GRID[best])
+    if top < loglik[best]:
+        dof, top = float(DOF_GRID[best]), loglik[best]
+    return math.inf if gaussian_copula_loglik(values, index, inverse, logdet) >= top else dof
 
 
-def fit_correlation(z: np.ndarray, corr: np.ndarray, dof: float, iterations: int = EM_STEPS) -> np.ndarray:
-    """The t copula's correlation at dof ν by EM on the t quantiles of the ranks, q = t_ν⁻¹(u), from `corr`.
+def fit_correlation(
+    ranks: tuple[np.ndarray, np.ndarray], corr: np.ndarray, dof: float, iterations: int = EM_STEPS
+) -> np.ndarray:
+    """The t copula's correlation at dof ν by EM on the t quantiles q = t_ν⁻¹(u) of `ranks`, from `corr`.
 
     Each step weights row i by (ν + d) / (ν + qᵢᵀR⁻¹qᵢ) and sets R to the correlation of the weighted scatter
     (the ECME step of a t fit with the scale fixed at 1; for ν = ∞ the weights are 1 and R is the correlation of
     the normal scores). A weighted Gram matrix is positive definite by construction, and unlike pairwise taus
     it resolves near-singular correlations (pairs carrying several nats) from the data themselves.
     """
-    values, index = _pseudo_observations(z)
-    q = (ndtri(values) if math.isinf(dof) else stdtrit(dof, values))[index]
+    values, index = ranks
+    if math.isinf(dof):
+        q = ndtri(values)[index]
+        return _as_correlation(q.T @ q / q.shape[0])
+    q = stdtrit(dof, values)[index]
     n, d = q.shape
-    for _ in range(1 if math.isinf(dof) else iterations):
-        if math.isinf(dof):
-            weights = np.ones(n)
-        else:
-            weights = (dof + d) / (dof + np.einsum("ij,jk,ik->i", q, np.linalg.inv(corr), q))
-        scatter = (q * weights[:, None]).T @ q / n
-        scale = np.sqrt(np.diag(scatter))
-        corr = scatter / np.outer(scale, scale)
+    for _ in range(iterations):
+        weights = (dof + d) / (dof + np.einsum("ij,jk,ik->i", q, np.linalg.inv(corr), q))
+        corr = _as_correlation((q * weights[:, None]).T @ q / n)
     return corr
 
 
@@ -148,9 +155,7 @@ class TCopulaEstimator:
     """
 
     def __init__(self, n_bootstrap: int = 100, confidence: float = 0.9, seed: int = 0) -> None:
-        if n_bootstrap < 0:
-            raise ValueError(f"n_bootstrap must be >= 0, got {n_bootstrap}")
-        check_interval_params(n_bootstrap, confidence)
+        check_interval_params(n_bootstrap, confidence, "n_bootstrap")
         self.n_bootstrap, self.confidence, self.seed = n_bootstrap, confidence, seed
 
     def fit(self, z: np.ndarray, dim_x: int) -> tuple[float, float, float]:
@@ -163,9 +168,10 @@ class TCopulaEstimator:
         if not varying[:dim_x].any() or not varying[dim_x:].any():
             return 0.0, math.inf, 0.0
         z, dim_x = z[:, varying], int(varying[:dim_x].sum())
+        ranks = pseudo_observations(z)
         start = kendall_correlation(z)
-        corr = fit_correlation(z, start, fit_dof(z, start))
-        dof = fit_dof(z, corr)
+        corr = fit_correlation(ranks, start, fit_dof(ranks, start))
+        dof = fit_dof(ranks, corr)
         return t_copula_mi(corr, dim_x, dof), dof, gaussian_mi(corr, dim_x)
 
     def estimate(self, x: Any, y: Any) -> Estimate:
