@@ -215,23 +215,24 @@ def summary(rows: list[dict], key) -> list[dict]:
                 if with_interval
                 else None,
                 "median_seconds": float(statistics.median(r["seconds"] for r in rs)),
-                **needed_scale(rs),
+                **scales(rs),
             }
         )
     return out
 
 
-def needed_scale(rows: list[dict]) -> dict:
-    """For `learned-raw` rows: the conformal factor these very samples would need for 90% coverage (the one
-    `calibrate` fits, applied to them instead of to calibration draws) and the mean factor the estimator applied."""
+def needed_scale(rows: list[dict]) -> float:
+    """The conformal factor of rows' raw 0.05-0.95 quantiles (key `raw`) that would cover 90% of these very
+    samples: the one `calibrate` fits, applied to them instead of to calibration draws."""
+    lo, med, hi = (np.array([r["raw"][i] for r in rows]) for i in range(3))
+    return conformal_scale(med, lo, hi, np.array([r["true"] for r in rows]), 0.9)
+
+
+def scales(rows: list[dict]) -> dict:
+    """For `learned-raw` rows: the factor they need and the mean factor the estimator applied."""
     if not rows or "raw" not in rows[0]:
         return {}
-    lo, med, hi = (np.array([r["raw"][i] for r in rows]) for i in range(3))
-    truth = np.array([r["true"] for r in rows])
-    return {
-        "needed_scale": conformal_scale(med, lo, hi, truth, 0.9),
-        "applied_scale": float(np.mean([r["applied_scale"] for r in rows])),
-    }
+    return {"needed_scale": needed_scale(rows), "applied_scale": float(np.mean([r["applied_scale"] for r in rows]))}
 
 
 def groups_of(r: dict) -> list[str]:

@@ -19,10 +19,10 @@ import time
 from pathlib import Path
 
 import numpy as np
+from bench_learned import needed_scale  # benchmarks/mi/bench_learned.py
 
 from infomix.core.io import atomic_write_json
 from infomix.core.threads import torch_threads
-from infomix.mi.learned.calibration import conformal_scale
 from infomix.mi.learned.estimator import LearnedEstimator
 from infomix.mi.learned.metadata import MetaDataConfig, draw_task
 
@@ -105,12 +105,6 @@ def main() -> None:
               f"{worst[0]} {worst[1]['coverage']:.2f} ({worst[1]['draws']}) | {c['applied_scale']:.2f} / "
               f"{c['needed_scale']:.2f} (largest: {top[0]} {top[1]['needed_scale']:.2f}) |")  # fmt: skip
     print(f"wrote {args.out} in {result['seconds']} s")
-
-
-def needed_scale(rows: list[dict]) -> float:
-    """The conformal factor of the raw 0.05-0.95 quantiles that would cover 90% of these draws (as `calibrate`)."""
-    lo, med, hi = (np.array([r["raw"][i] for r in rows]) for i in range(3))
-    return conformal_scale(med, lo, hi, np.array([r["true"] for r in rows]), 0.9)
 
 
 def covered(row: dict) -> bool:
