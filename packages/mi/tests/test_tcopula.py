@@ -141,3 +141,11 @@ def test_bad_input_is_named():
         TCopulaEstimator(n_bootstrap=0).estimate(np.arange(20.0), np.c_[np.arange(20.0), np.ones(20)])
     with pytest.raises(ValueError, match="n_bootstrap must be >= 0"):
         TCopulaEstimator(n_bootstrap=-1)
+    with pytest.raises(ValueError, match="z must be"):
+        kendall_correlation(np.ones(5))
+    with pytest.raises(ValueError, match="iterations must be >= 1"):
+        fit_correlation(pseudo_observations(np.random.default_rng(0).normal(size=(9, 2))), np.eye(2), 3.0, 0)
+    with pytest.raises(ValueError, match=r"dim_x must be in \[1, 1\]"):
+        t_copula_mi(np.eye(2), 2, 3.0)
+    with pytest.raises(ValueError, match="dof must be > 0"):
+        t_copula_mi(np.eye(2), 1, 0.0)

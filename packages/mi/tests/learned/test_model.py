@@ -131,6 +131,13 @@ def test_error_scale_weights_follow_the_gaussian_sampling_error():
     np.testing.assert_allclose(w5000.numpy(), expected, rtol=1e-6)
     assert torch.all(w5000 > w100) and torch.all(w100[1:] < w100[:-1])  # more rows, less MI: smaller errors
     assert w5000.dtype == copula.dtype
+    with pytest.raises(ValueError, match=r"n \(rows per sample\) must be >= 1"):
+        error_scale_weights(copula, 0)
+
+
+def test_weighted_pinball_loss_names_a_misshapen_weight():
+    with pytest.raises(ValueError, match=r"weights must have the targets' shape \(3,\), got \(3, 1\)"):
+        pinball_loss(torch.zeros(3, 2), torch.ones(3), torch.tensor([0.1, 0.9]), torch.ones(3, 1))
 
 
 def test_block_compiled_attention_equals_reference():

@@ -30,6 +30,8 @@ def kendall_correlation(z: np.ndarray) -> np.ndarray:
     eigenvalue is raised to at least its size (a tiny floor would turn noise into a near-singular matrix and
     ~10 nats of spurious MI) and the diagonal reset to 1. `fit_correlation` refines this starting point.
     """
+    if z.ndim != 2 or z.shape[0] < 2:
+        raise ValueError(f"z must be [n, d] with n >= 2 rows, got shape {z.shape}")
     d = z.shape[1]
     corr = np.eye(d)
     for j in range(d):
@@ -118,6 +120,8 @@ def fit_correlation(
     the normal scores). A weighted Gram matrix is positive definite by construction, and unlike pairwise taus
     it resolves near-singular correlations (pairs carrying several nats) from the data themselves.
     """
+    if iterations < 1:
+        raise ValueError(f"iterations must be >= 1, got {iterations}")
     values, index = ranks
     if math.isinf(dof):
         q = ndtri(values)[index]
@@ -132,6 +136,10 @@ def fit_correlation(
 
 def t_copula_mi(corr: np.ndarray, dim_x: int, dof: float) -> float:
     """MI of the t copula: I_Gauss(R) + h(d_x) + h(d_y) − h(d_x + d_y), h the standard-t entropy (0 for ν = ∞)."""
+    if not 1 <= dim_x < corr.shape[0]:
+        raise ValueError(f"dim_x must be in [1, {corr.shape[0] - 1}], got {dim_x}")
+    if not dof > 0:
+        raise ValueError(f"dof must be > 0 (math.inf for the Gaussian copula), got {dof}")
     gaussian = gaussian_mi(corr, dim_x)
     if math.isinf(dof):
         return gaussian

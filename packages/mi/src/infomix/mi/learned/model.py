@@ -206,6 +206,8 @@ def pinball_loss(predicted: Tensor, target: Tensor, quantiles: Tensor, weights: 
     loss = torch.maximum(quantiles * u, (quantiles - 1.0) * u)
     if weights is None:
         return loss.mean()
+    if weights.shape != target.shape:
+        raise ValueError(f"weights must have the targets' shape {tuple(target.shape)}, got {tuple(weights.shape)}")
     return (weights[:, None] * loss).sum() / (weights.sum() * loss.shape[1])
 
 
@@ -215,4 +217,6 @@ def error_scale_weights(copula_mi: Tensor, n: int) -> Tensor:
     share of the loss instead of letting small, high-MI samples (errors ~0.3 nats) drown large, low-MI ones
     (~0.01). The weights depend on the inputs only, so the loss's minimiser is still each conditional quantile.
     """
+    if n < 1:
+        raise ValueError(f"n (rows per sample) must be >= 1, got {n}")
     return 1.0 / (torch.sqrt((0.1 + copula_mi.double()) / n) + 0.003).to(copula_mi.dtype)
