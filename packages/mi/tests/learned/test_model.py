@@ -11,6 +11,7 @@ from infomix.mi.learned.model import (
     MultiheadBlock,
     QuantileMINetwork,
     error_scale_weights,
+    head_inputs,
     pinball_loss,
     predict_quantiles,
 )
@@ -176,3 +177,21 @@ def test_per_row_stage_gives_the_same_quantiles_in_any_chunk_size(monkeypatch):
         monkeypatch.setattr("infomix.mi.learned.model.TOKEN_CHUNK", 35)  # 7 rows of 5 tokens a chunk, 22 chunks
         chunked = net(zx, zy, cop)
     torch.testing.assert_close(chunked, whole, atol=2e-5, rtol=1e-5)
+
+
+def test_t_statistics_inputs_start_at_zero_so_the_network_starts_as_one_without_them():
+    plain = _network(7)
+    with_t = QuantileMINetwork(ModelConfig(**{**SMALL.to_dict(), "quantiles": SMALL.quantiles, "t_statistics": True}))
+    missing, unexpected = with_t.load_state_dict(plain.state_dict(), strict=False)
+    assert sorted(missing) == ["t_gate", "t_input.weight"] and not unexpected
+    zx, zy, _ = _sample(2, 60, 2, 2, seed=8)
+    stats = head_inputs(with_t.config, zx, zy)
+    assert stats.shape == (2, 3) and with_t.statistics == 3
+    with torch.no_grad(), torch_threads(1):
+        torch.testing.assert_close(with_t.eval()(zx, zy, stats), plain(zx, zy, stats[:, 0]))
+        with_t.t_gate.fill_(1.0)  # the median's base moves to the t-copula MI by exactly the difference
+        moved = with_t(zx, zy, stats) - plain(zx, zy, stats[:, 0])
+    torch.testing.assert_close(moved, stats[:, 1:2].expand(-1, 5), atol=1e-5, rtol=1e-5)
+    assert stats[:, 1].abs().max() > 0  # the check is not vacuous
+    with pytest.raises(ValueError, match=r"stats must be \[B, 3\]"):
+        with_t(zx, zy, stats[:, :1])

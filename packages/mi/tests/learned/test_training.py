@@ -174,3 +174,17 @@ def test_init_starts_from_an_estimator_checkpoint_and_records_it(tmp_path):
         Trainer(TrainConfig.from_dict(wider))
     with pytest.raises(FileNotFoundError, match="init checkpoint"):
         Trainer(TrainConfig.from_dict({**TINY.to_dict(), "init": str(tmp_path / "missing.pt")}))
+
+
+def test_init_may_add_the_t_statistics_inputs_but_not_drop_them(tmp_path):
+    with torch_threads(1):
+        Trainer(TINY).export(tmp_path / "plain.pt")
+        gaining = {**TINY.to_dict(), "init": str(tmp_path / "plain.pt")}
+        gaining["model"] = {**gaining["model"], "t_statistics": True}
+        trainer = Trainer(TrainConfig.from_dict(gaining))
+        assert float(trainer.model.t_gate.detach()) == 0.0 and trainer.model.t_input.weight.abs().max() == 0.0
+        trainer.run(steps=2, progress=False)  # trains with the t-copula inputs
+        assert trainer.model.t_input.weight.abs().max() > 0.0
+        trainer.export(tmp_path / "with_t.pt")
+        with pytest.raises(ValueError, match="only t_statistics may be added"):
+            Trainer(TrainConfig.from_dict({**TINY.to_dict(), "init": str(tmp_path / "with_t.pt")}))

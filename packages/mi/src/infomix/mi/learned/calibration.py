@@ -102,7 +102,7 @@ def calibrate(
         point_pred, point_truth, point_family = [], [], []
         for i in range(batches):
             batch = draw_batch(seed + CALIBRATION_SEED_OFFSET + g, i, point_data)
-            zx, zy, cop, target = batch_tensors(batch)
+            zx, zy, cop, target = batch_tensors(batch, model.config)
             point_pred.append(predict_quantiles(model, zx, zy, cop, sign_average).double().numpy())
             point_truth.append(target.double().numpy())
             point_family += batch.families

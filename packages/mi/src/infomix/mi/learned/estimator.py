@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import math
 import warnings
 from importlib import resources
 from pathlib import Path
@@ -124,13 +125,13 @@ class LearnedEstimator:
         """The network's raw quantiles (nats) of I(x; y), one per level of the checkpoint, increasing."""
         return self._predict(x, y)[0]
 
-    def _predict(self, x: Any, y: Any) -> tuple[np.ndarray, float, int]:
-        """The raw quantiles, the Gaussian-copula MI of the sample's normal scores, and n."""
+    def _predict(self, x: Any, y: Any) -> tuple[np.ndarray, np.ndarray, int]:
+        """The raw quantiles, the head's statistics of the sample (`model.head_inputs`), and n."""
         import torch
 
         from infomix.core.threads import torch_threads
-        from infomix.mi.learned.features import gaussian_mi_of_scores, normal_scores
-        from infomix.mi.learned.model import predict_quantiles
+        from infomix.mi.learned.features import normal_scores
+        from infomix.mi.learned.model import head_inputs, predict_quantiles
 
         xm, ym = paired(x, y)
         require_varying(xm, "x")
@@ -140,14 +141,14 @@ class LearnedEstimator:
         zy = torch.from_numpy(normal_scores(ym))[None]
         threads = self.threads or torch.get_num_threads()
         with torch.no_grad(), torch_threads(threads):
-            copula = gaussian_mi_of_scores(zx, zy)
-            out = predict_quantiles(self.network, zx, zy, copula, self.sign_average)[0]
-        return out.double().numpy(), float(copula[0]), xm.shape[0]
+            stats = head_inputs(self.network.config, zx, zy)
+            out = predict_quantiles(self.network, zx, zy, stats, self.sign_average)[0]
+        return out.double().numpy(), stats[0].double().numpy(), xm.shape[0]
 
     def estimate(self, x: Any, y: Any) -> Estimate:
         from infomix.mi.learned.calibration import scale_for
 
-        q, copula, n = self._predict(x, y)
+        q, stats, n = self._predict(x, y)
         levels = list(self.network.config.quantiles)
         median = float(q[levels.index(0.5)])
         lo, hi = float(q[levels.index(0.05)]), float(q[levels.index(0.95)])
@@ -158,12 +159,17 @@ class LearnedEstimator:
             "interval": "learned 0.05-0.95 quantiles" + (", conformal-calibrated" if scale != 1.0 else ""),
             "confidence": 0.9,
             "quantiles": {str(t): float(v) for t, v in zip(levels, q, strict=True)},
-            "copula_mi": copula,
+            "copula_mi": float(stats[0]),
             "interval_scale": scale,
             "sign_average": self.sign_average,
             "checkpoint": Path(self.path).name,
             "data_hash": self.meta.get("data_hash"),
         }
+        if stats.size > 1:  # the quick t-copula fit the head read: its MI and dof (inf: Gaussian)
+            info["t_copula_mi"], info["t_copula_dof"] = (
+                float(stats[0] + stats[1]),
+                1.0 / stats[2] if stats[2] else math.inf,
+            )
         result = Estimate(value, max(lower, 0.0), max(upper, value), info)
         if self.ksg_check:
             info["ksg_check"] = ksg_check(x, y, result)

@@ -9,6 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from infomix.mi.learned.features import gaussian_mi_of_scores
+from infomix.mi.learned.t_statistics import STATISTICS, t_copula_statistics
 from infomix.ops import attention
 
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
@@ -31,6 +33,7 @@ class ModelConfig:
     max_dim_y: int = 5
     min_n: int = 100
     max_n: int = 5000
+    t_statistics: bool = False  # the head also reads a quick t-copula fit (`t_statistics.t_copula_statistics`)
 
     def to_dict(self) -> dict:
         return {**asdict(self), "quantiles": list(self.quantiles)}
@@ -135,10 +138,21 @@ class QuantileMINetwork(nn.Module):
             nn.GELU(),
             nn.Linear(c.width, len(c.quantiles)),
         )
+        if c.t_statistics:
+            # both start at zero, so a network fine-tuned from one without them starts as that network
+            self.t_input = nn.Linear(STATISTICS, 2 * c.width, bias=False)
+            nn.init.zeros_(self.t_input.weight)
+            self.t_gate = nn.Parameter(torch.zeros(()))
+        self.statistics = 1 + STATISTICS * c.t_statistics
 
-    def forward(self, zx: Tensor, zy: Tensor, copula_mi: Tensor) -> Tensor:
+    def forward(self, zx: Tensor, zy: Tensor, stats: Tensor) -> Tensor:
+        """stats: `head_inputs` of the sample, [B, self.statistics] ([B] accepted for the copula MI alone)."""
         b, n, dx = zx.shape
         dy = zy.shape[2]
+        stats = stats[:, None] if stats.dim() == 1 else stats
+        if stats.shape != (b, self.statistics):
+            raise ValueError(f"stats must be [B, {self.statistics}] = {(b, self.statistics)}, got {tuple(stats.shape)}")
+        copula_mi = stats[:, 0]
         values = torch.cat([zx, zy], dim=2).reshape(b * n, dx + dy, 1)
         # rows are independent until the attention across samples: a chunk of ~TOKEN_CHUNK tokens at a time keeps
         # every intermediate near 1 MB, reused from the allocator's free lists instead of freshly mapped pages
@@ -159,8 +173,12 @@ class QuantileMINetwork(nn.Module):
             ],
             dim=1,
         )
-        raw = self.head(torch.cat([summary, scalars], dim=1))
-        return self._monotone(raw, copula_mi)
+        features = torch.cat([summary, scalars], dim=1)
+        if not self.config.t_statistics:
+            return self._monotone(self.head(features), copula_mi)
+        hidden = self.head[1](self.head[0](features)) + self.t_input(stats[:, 1:])
+        raw = self.head[2:](hidden)
+        return self._monotone(raw, copula_mi + self.t_gate * stats[:, 1])
 
     def _row_vectors(self, values: Tensor, side: Tensor, dx: int) -> Tensor:
         """Steps 1-2 for rows [r, d_x + d_y, 1] of values (side: the x/y embeddings [d_x + d_y, token_width])."""
@@ -170,30 +188,40 @@ class QuantileMINetwork(nn.Module):
         pooled = torch.cat([tokens[:, :dx].mean(dim=1), tokens[:, dx:].mean(dim=1)], dim=1)
         return self.to_row(pooled)
 
-    def _monotone(self, raw: Tensor, copula_mi: Tensor) -> Tensor:
+    def _monotone(self, raw: Tensor, base: Tensor) -> Tensor:
         m = self.median_index
-        median = copula_mi + raw[:, m]
+        median = base + raw[:, m]
         gaps = F.softplus(raw) + 1e-4
         below = median[:, None] - torch.flip(torch.cumsum(torch.flip(gaps[:, :m], [1]), dim=1), [1])
         above = median[:, None] + torch.cumsum(gaps[:, m + 1 :], dim=1)
         return torch.cat([below, median[:, None], above], dim=1)
 
 
-def predict_quantiles(network: QuantileMINetwork, zx: Tensor, zy: Tensor, copula: Tensor, sign_average: bool) -> Tensor:
+def head_inputs(config: ModelConfig, zx: Tensor, zy: Tensor) -> Tensor:
+    """The per-sample statistics the head reads, [B, 1 + 2·t_statistics]: the Gaussian-copula MI of the normal
+    scores, then (with `config.t_statistics`) the t-copula MI minus it and 1/dof of a quick t-copula fit."""
+    copula = gaussian_mi_of_scores(zx, zy)[:, None]
+    if not config.t_statistics:
+        return copula
+    return torch.cat([copula, t_copula_statistics(zx, zy)], dim=1)
+
+
+def predict_quantiles(network: QuantileMINetwork, zx: Tensor, zy: Tensor, stats: Tensor, sign_average: bool) -> Tensor:
     """The network's quantiles [B, levels]; with sign_average, the mean of its quantiles for (x, y) and (x, −y).
 
     Negating y keeps MI (a decreasing map of each coordinate) and negates y's normal scores, so the averaged
     quantiles are exactly invariant to it, still increasing, and, on a meta-distribution that is itself
     invariant to sign flips, no worse in pinball loss (it is convex). One forward pass of a doubled batch.
+    `stats` (`head_inputs`) are those of (x, y); every one of them is unchanged by negating y.
     """
-    if zx.dim() != 3 or zy.dim() != 3 or zx.shape[:2] != zy.shape[:2] or copula.shape != zx.shape[:1]:
+    if zx.dim() != 3 or zy.dim() != 3 or zx.shape[:2] != zy.shape[:2] or stats.shape[0] != zx.shape[0]:
         raise ValueError(
-            f"zx [B, n, d_x], zy [B, n, d_y] and copula [B] must agree in B and n, got {tuple(zx.shape)}, "
-            f"{tuple(zy.shape)} and {tuple(copula.shape)}"
+            f"zx [B, n, d_x], zy [B, n, d_y] and stats [B, ...] must agree in B and n, got {tuple(zx.shape)}, "
+            f"{tuple(zy.shape)} and {tuple(stats.shape)}"
         )
     if not sign_average:
-        return network(zx, zy, copula)
-    out = network(torch.cat([zx, zx]), torch.cat([zy, -zy]), torch.cat([copula, copula]))
+        return network(zx, zy, stats)
+    out = network(torch.cat([zx, zx]), torch.cat([zy, -zy]), torch.cat([stats, stats]))
     return 0.5 * (out[: zx.shape[0]] + out[zx.shape[0] :])
 
 

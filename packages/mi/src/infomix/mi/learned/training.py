@@ -14,9 +14,8 @@ import numpy as np
 import torch
 
 from infomix.core.io import atomic_file, atomic_write_json
-from infomix.mi.learned.features import gaussian_mi_of_scores
 from infomix.mi.learned.metadata import MetaBatch, MetaDataConfig, draw_batch, generator_hash
-from infomix.mi.learned.model import ModelConfig, QuantileMINetwork, error_scale_weights, pinball_loss
+from infomix.mi.learned.model import ModelConfig, QuantileMINetwork, error_scale_weights, head_inputs, pinball_loss
 
 CHECKPOINT_FORMAT = "infomix-mi-learned/1"
 VALIDATION_SEED_OFFSET = 1_000_003
@@ -76,9 +75,12 @@ def learning_rate(config: TrainConfig, step: int) -> float:
     return config.lr * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
-def batch_tensors(batch: MetaBatch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+def batch_tensors(
+    batch: MetaBatch, model: ModelConfig
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """z_x, z_y, the head's statistics (`model.head_inputs`) and the true MI of a meta-batch."""
     zx, zy = torch.from_numpy(batch.zx), torch.from_numpy(batch.zy)
-    return zx, zy, gaussian_mi_of_scores(zx, zy), torch.from_numpy(batch.mutual_information)
+    return zx, zy, head_inputs(model, zx, zy), torch.from_numpy(batch.mutual_information)
 
 
 class Trainer:
@@ -105,13 +107,20 @@ class Trainer:
         if not Path(path).is_file():
             raise FileNotFoundError(f"init checkpoint {path} does not exist")
         payload = torch.load(path, map_location="cpu", weights_only=True)
-        if payload.get("model_config") != self.config.model.to_dict():
+        ours = self.config.model.to_dict()
+        theirs = {**ours, "t_statistics": False, **(payload.get("model_config") or {})}
+        if theirs != ours and theirs != {**ours, "t_statistics": False}:
             raise ValueError(
                 f"init checkpoint {path} has model config {payload.get('model_config')}, "
-                f"but this run's is {self.config.model.to_dict()}"
+                f"but this run's is {ours} (only t_statistics may be added)"
             )
-        self.model.load_state_dict(payload["state_dict"])
-        self.ema.load_state_dict(payload["state_dict"])
+        # a network gaining the t-copula inputs starts as the init's: the new parameters are zero-initialised
+        missing, unexpected = self.model.load_state_dict(payload["state_dict"], strict=False)
+        if unexpected or any(not key.startswith("t_") for key in missing):
+            raise ValueError(
+                f"init checkpoint {path} does not fit the network: missing {missing}, unexpected {unexpected}"
+            )
+        self.ema.load_state_dict(self.model.state_dict())
         return {
             "checkpoint": Path(path).name,
             "data_hash": payload.get("data_hash"),
@@ -122,11 +131,11 @@ class Trainer:
     # -- one step ---------------------------------------------------------------------------------------
     def train_step(self) -> float:
         c = self.config
-        zx, zy, cop, target = batch_tensors(draw_batch(c.seed, self.step, c.data))
+        zx, zy, cop, target = batch_tensors(draw_batch(c.seed, self.step, c.data), c.model)
         for group in self.optimizer.param_groups:
             group["lr"] = learning_rate(c, self.step)
         self.model.train()
-        loss = pinball_loss(self.model(zx, zy, cop), target, self.quantiles, self._weights(cop, zx.shape[1]))
+        loss = pinball_loss(self.model(zx, zy, cop), target, self.quantiles, self._weights(cop[:, 0], zx.shape[1]))
         if not torch.isfinite(loss):
             raise FloatingPointError(f"training loss is {loss.item()} at step {self.step}")
         self.optimizer.zero_grad(set_to_none=True)
@@ -146,9 +155,9 @@ class Trainer:
         losses, errors = [], []
         self.ema.eval()
         for i in range(c.eval_batches):
-            zx, zy, cop, target = batch_tensors(draw_batch(c.seed + VALIDATION_SEED_OFFSET, i, c.data))
+            zx, zy, cop, target = batch_tensors(draw_batch(c.seed + VALIDATION_SEED_OFFSET, i, c.data), c.model)
             pred = self.ema(zx, zy, cop)
-            losses.append(float(pinball_loss(pred, target, self.quantiles, self._weights(cop, zx.shape[1]))))
+            losses.append(float(pinball_loss(pred, target, self.quantiles, self._weights(cop[:, 0], zx.shape[1]))))
             errors.append(float((pred[:, self.ema.median_index] - target).abs().mean()))
         return float(np.mean(losses)), float(np.mean(errors))
 
