@@ -10,6 +10,7 @@ from infomix.mi.learned.model import (
     ModelConfig,
     MultiheadBlock,
     QuantileMINetwork,
+    error_scale,
     error_scale_weights,
     head_inputs,
     pinball_loss,
@@ -195,3 +196,22 @@ def test_t_statistics_inputs_start_at_zero_so_the_network_starts_as_one_without_
     assert stats[:, 1].abs().max() > 0  # the check is not vacuous
     with pytest.raises(ValueError, match=r"stats must be \[B, 3\]"):
         with_t(zx, zy, stats[:, :1])
+
+
+def test_width_scaling_starts_as_the_plain_network_and_scales_only_the_gaps():
+    plain = _network(9)
+    scaled = QuantileMINetwork(ModelConfig(**{**SMALL.to_dict(), "quantiles": SMALL.quantiles, "width_scaling": True}))
+    missing, _ = scaled.load_state_dict(plain.state_dict(), strict=False)
+    assert missing == ["width_exponent"]
+    zx, zy, cop = _sample(2, 80, 1, 2, seed=10)
+    with torch.no_grad(), torch_threads(1):
+        base = plain(zx, zy, cop)
+        torch.testing.assert_close(scaled.eval()(zx, zy, cop), base)
+        scaled.width_exponent.fill_(1.0)
+        wide = scaled(zx, zy, cop)
+    relative = error_scale(cop, 80) / error_scale(torch.tensor(0.5), 1000)
+    assert (relative > 1.5).all()  # n = 80 is far from the reference n = 1000: the check is not vacuous
+    torch.testing.assert_close(wide[:, 2], base[:, 2])  # the median does not move
+    torch.testing.assert_close(wide - wide[:, 2:3], (base - base[:, 2:3]) * relative[:, None], atol=1e-5, rtol=1e-4)
+    with pytest.raises(ValueError, match="n \\(rows per sample\\) must be >= 1"):
+        error_scale(cop, 0)

@@ -186,5 +186,5 @@ def test_init_may_add_the_t_statistics_inputs_but_not_drop_them(tmp_path):
         trainer.run(steps=2, progress=False)  # trains with the t-copula inputs
         assert trainer.model.t_input.weight.abs().max() > 0.0
         trainer.export(tmp_path / "with_t.pt")
-        with pytest.raises(ValueError, match="only t_statistics may be added"):
+        with pytest.raises(ValueError, match="only t_statistics and width_scaling may be added"):
             Trainer(TrainConfig.from_dict({**TINY.to_dict(), "init": str(tmp_path / "with_t.pt")}))

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from infomix.mi.learned.features import gaussian_mi_of_scores
-from infomix.mi.learned.t_statistics import STATISTICS, t_copula_statistics
+from infomix.mi.learned.t_statistics import STATISTICS, copula_and_t_statistics
 from infomix.ops import attention
 
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
@@ -34,6 +34,7 @@ class ModelConfig:
     min_n: int = 100
     max_n: int = 5000
     t_statistics: bool = False  # the head also reads a quick t-copula fit (`t_statistics.t_copula_statistics`)
+    width_scaling: bool = False  # quantile gaps times (s / s_ref)^γ, s a Gaussian MI estimate's error (`error_scale`)
 
     def to_dict(self) -> dict:
         return {**asdict(self), "quantiles": list(self.quantiles)}
@@ -112,6 +113,12 @@ class QuantileMINetwork(nn.Module):
     4. A head reads the pooled vector with the sample's Gaussian-copula MI, log n, d_x and d_y, and returns
        the median as copula MI + a learned correction, the other quantiles as the median ∓ cumulative
        softplus gaps, so they are increasing by construction.
+
+    Options (`ModelConfig`): `t_statistics` adds a quick t-copula fit to the head's inputs (I_t − I_copula and
+    1/dof, `t_statistics.t_copula_statistics`) and moves the median's base to copula MI + g·(I_t − I_copula),
+    g learned; `width_scaling` multiplies the gaps by (s / s_ref)^γ, γ learned, s = `error_scale` of the base
+    at this n, so the intervals can narrow like a real estimate's sampling error. Both start as no-ops (zero
+    weights, g = γ = 0), so a network can be fine-tuned into them.
     """
 
     def __init__(self, config: ModelConfig | None = None) -> None:
@@ -143,6 +150,8 @@ class QuantileMINetwork(nn.Module):
             self.t_input = nn.Linear(STATISTICS, 2 * c.width, bias=False)
             nn.init.zeros_(self.t_input.weight)
             self.t_gate = nn.Parameter(torch.zeros(()))
+        if c.width_scaling:
+            self.width_exponent = nn.Parameter(torch.zeros(()))  # γ = 0: the gaps as without the scaling
         self.statistics = 1 + STATISTICS * c.t_statistics
 
     def forward(self, zx: Tensor, zy: Tensor, stats: Tensor) -> Tensor:
@@ -175,10 +184,10 @@ class QuantileMINetwork(nn.Module):
         )
         features = torch.cat([summary, scalars], dim=1)
         if not self.config.t_statistics:
-            return self._monotone(self.head(features), copula_mi)
+            return self._monotone(self.head(features), copula_mi, n)
         hidden = self.head[1](self.head[0](features)) + self.t_input(stats[:, 1:])
         raw = self.head[2:](hidden)
-        return self._monotone(raw, copula_mi + self.t_gate * stats[:, 1])
+        return self._monotone(raw, copula_mi + self.t_gate * stats[:, 1], n)
 
     def _row_vectors(self, values: Tensor, side: Tensor, dx: int) -> Tensor:
         """Steps 1-2 for rows [r, d_x + d_y, 1] of values (side: the x/y embeddings [d_x + d_y, token_width])."""
@@ -188,10 +197,14 @@ class QuantileMINetwork(nn.Module):
         pooled = torch.cat([tokens[:, :dx].mean(dim=1), tokens[:, dx:].mean(dim=1)], dim=1)
         return self.to_row(pooled)
 
-    def _monotone(self, raw: Tensor, base: Tensor) -> Tensor:
+    def _monotone(self, raw: Tensor, base: Tensor, n: int) -> Tensor:
         m = self.median_index
         median = base + raw[:, m]
         gaps = F.softplus(raw) + 1e-4
+        if self.config.width_scaling:
+            # sampling error shrinks like √((0.1 + I)/n): scaled gaps let one head output serve every n and MI
+            relative = error_scale(base.detach().clamp_min(0.0), n) / error_scale(torch.tensor(0.5), 1000)
+            gaps = gaps * relative[:, None] ** self.width_exponent
         below = median[:, None] - torch.flip(torch.cumsum(torch.flip(gaps[:, :m], [1]), dim=1), [1])
         above = median[:, None] + torch.cumsum(gaps[:, m + 1 :], dim=1)
         return torch.cat([below, median[:, None], above], dim=1)
@@ -199,11 +212,11 @@ class QuantileMINetwork(nn.Module):
 
 def head_inputs(config: ModelConfig, zx: Tensor, zy: Tensor) -> Tensor:
     """The per-sample statistics the head reads, [B, 1 + 2·t_statistics]: the Gaussian-copula MI of the normal
-    scores, then (with `config.t_statistics`) the t-copula MI minus it and 1/dof of a quick t-copula fit."""
-    copula = gaussian_mi_of_scores(zx, zy)[:, None]
-    if not config.t_statistics:
-        return copula
-    return torch.cat([copula, t_copula_statistics(zx, zy)], dim=1)
+    scores, then (with `config.t_statistics`) the t-copula MI minus it and 1/dof of a quick t-copula fit
+    (`t_statistics.copula_and_t_statistics`, whose copula MI is the same up to ~1e-7)."""
+    if config.t_statistics:
+        return copula_and_t_statistics(zx, zy)
+    return gaussian_mi_of_scores(zx, zy)[:, None]
 
 
 def predict_quantiles(network: QuantileMINetwork, zx: Tensor, zy: Tensor, stats: Tensor, sign_average: bool) -> Tensor:
@@ -239,12 +252,17 @@ def pinball_loss(predicted: Tensor, target: Tensor, quantiles: Tensor, weights: 
     return (weights[:, None] * loss).sum() / (weights.sum() * loss.shape[1])
 
 
+def error_scale(mi: Tensor, n: int) -> Tensor:
+    """s = √((0.1 + I) / n) + 0.003 nats: how the sampling error of a Gaussian MI estimate of about I grows."""
+    if n < 1:
+        raise ValueError(f"n (rows per sample) must be >= 1, got {n}")
+    return torch.sqrt((0.1 + mi.double()) / n).to(mi.dtype) + 0.003
+
+
 def error_scale_weights(copula_mi: Tensor, n: int) -> Tensor:
     """Per-example weights 1 / s, s = √((0.1 + Î_copula) / n) + 0.003 nats: the sampling error of a Gaussian MI
     estimate grows like this (its variance is ~Σρ²/n), so weighting by 1 / s gives each sample a comparable
     share of the loss instead of letting small, high-MI samples (errors ~0.3 nats) drown large, low-MI ones
     (~0.01). The weights depend on the inputs only, so the loss's minimiser is still each conditional quantile.
     """
-    if n < 1:
-        raise ValueError(f"n (rows per sample) must be >= 1, got {n}")
-    return 1.0 / (torch.sqrt((0.1 + copula_mi.double()) / n) + 0.003).to(copula_mi.dtype)
+    return 1.0 / error_scale(copula_mi, n)

@@ -51,29 +51,28 @@ def t_scores(z: np.ndarray) -> np.ndarray:
     return np.sinh(table[:, left] * (1.0 - frac) + table[:, left + 1] * frac)
 
 
-def _margins(q: np.ndarray) -> np.ndarray:
-    """[G]: Σ over entries of log f_{1,ν}(q) for every grid ν (the copula's denominator; R plays no part)."""
-    _, _, n, d = q.shape
-    dof = np.asarray(DOF_GRID)
+def _margins(level_scores: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """[G, B]: Σ over each item's entries of log f_{1,ν}(q) for every grid ν (the copula's denominator; R plays
+    no part), from the t scores of the distinct levels [G, m] and each item's count of every level [B, m]."""
+    dof = np.asarray(DOF_GRID)[:, None]
     density = gammaln((dof + 1) / 2) - gammaln(dof / 2) - np.log(dof * math.pi) / 2
-    return n * d * density[:, None] - (dof[:, None] + 1) / 2 * np.log1p(q * q / dof[:, None, None, None]).sum(
-        axis=(2, 3)
-    )
+    return (density - (dof + 1) / 2 * np.log1p(level_scores * level_scores / dof)) @ counts.T
 
 
 def _profile(q: np.ndarray, margins: np.ndarray, z: np.ndarray, corr: np.ndarray) -> np.ndarray:
     """[B, len(DOF_GRID) + 1] copula log-likelihoods at `corr` [B, d, d]: every grid dof, then the Gaussian copula.
 
-    log c(u) = log f_{d,ν,R}(q) − Σ_j log f_{1,ν}(q_j), q = t_ν⁻¹(u) (`t_scores`: q [G, B, n, d]; `margins`: the
-    second sum, [G, B]); Gaussian: −½ log det R − ½ zᵀ(R⁻¹ − I)z.
+    log c(u) = log f_{d,ν,R}(q) − Σ_j log f_{1,ν}(q_j), q = t_ν⁻¹(u) (`t_scores`, laid out [B, G·n, d] so that each
+    item's Mahalanobis distances are one matrix product; `margins`: the second sum, [G, B]); Gaussian:
+    −½ log det R − ½ zᵀ(R⁻¹ − I)z.
     """
-    _, n, d = z.shape
+    b, n, d = z.shape
     inverse, logdet = np.linalg.inv(corr), np.linalg.slogdet(corr)[1]
     dof = np.asarray(DOF_GRID)[:, None]
-    mahalanobis = ((q @ inverse) * q).sum(axis=3)  # [G, B, n]
+    mahalanobis = np.einsum("bnd,bnd->bn", q @ inverse, q).reshape(b, len(DOF_GRID), n).transpose(1, 0, 2)  # [G, B, n]
     joint = gammaln((dof + d) / 2) - gammaln(dof / 2) - d / 2 * np.log(dof * math.pi) - logdet / 2
     t = n * joint - (dof + d) / 2 * np.log1p(mahalanobis / dof[:, :, None]).sum(axis=2) - margins
-    gaussian = -n * logdet / 2 - (((z @ (inverse - np.eye(d))) * z).sum(axis=(1, 2))) / 2
+    gaussian = -n * logdet / 2 - np.einsum("bnd,bnd->b", z @ (inverse - np.eye(d)), z) / 2
     return np.concatenate([t.T, gaussian[:, None]], axis=1)
 
 
@@ -98,14 +97,32 @@ def _refined_dof(loglik: np.ndarray) -> np.ndarray:
     return dof
 
 
-def t_copula_statistics(zx: Tensor, zy: Tensor) -> Tensor:
-    """[B, 2]: I_t − I_copula and 1/ν of a t copula fitted to each sample's normal scores (z_x [B, n, d_x], z_y).
+def _rank_levels(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct values of z [B, n, d] and each entry's index into them, [B, n·d].
 
-    A quick version of `infomix.mi.tcopula` for every batch item at once: the correlation R₀ of the normal scores,
-    the dof maximising the pseudo-likelihood at R₀ on a 12-point grid, three EM steps of the correlation at that
-    dof, the dof again at the refined R (parabolic in log ν), and the closed-form t-copula MI minus the Gaussian MI
-    of R₀ (the copula input the head already has). 1/ν is 0 where the Gaussian copula fits best. The t quantiles
-    run once per distinct rank level of the batch, not per entry.
+    Normal scores of ranks sit at Φ⁻¹(r/(n + 1)) with 2r an integer (ties share an average rank), so 2r indexes
+    them without a sort; values that are not such scores fall back to np.unique.
+    """
+    b, n, d = z.shape
+    flat = z.reshape(b, n * d)
+    index = np.rint(ndtr(flat) * (2 * (n + 1))).astype(np.intp)
+    if index.min() >= 0 and index.max() <= 2 * (n + 1):
+        levels = np.zeros(2 * n + 3)
+        levels[index] = flat
+        if np.array_equal(levels[index], flat):
+            return levels, index
+    levels, index = np.unique(z, return_inverse=True)
+    return levels, index.reshape(b, n * d)
+
+
+def copula_and_t_statistics(zx: Tensor, zy: Tensor) -> Tensor:
+    """[B, 3]: I_copula, I_t − I_copula and 1/ν of each sample's normal scores (z_x [B, n, d_x], z_y [B, n, d_y]).
+
+    I_copula is the Gaussian MI of the normal scores' correlation R₀ (`features.gaussian_mi_of_scores` up to
+    ~1e-7). The rest is a quick version of `infomix.mi.tcopula` for every batch item at once: the dof maximising
+    the pseudo-likelihood at R₀ on a 12-point grid, three EM steps of the correlation at that dof, the dof again
+    at the refined R (parabolic in log ν), and the closed-form t-copula MI. 1/ν is 0 where the Gaussian copula
+    fits best. The t quantiles come from one table for every n (`t_scores`), once per distinct rank level.
     """
     if zx.dim() != 3 or zy.dim() != 3 or zx.shape[:2] != zy.shape[:2]:
         raise ValueError(
@@ -114,30 +131,39 @@ def t_copula_statistics(zx: Tensor, zy: Tensor) -> Tensor:
     dx = zx.shape[2]
     z = torch.cat([zx, zy], dim=2).double().numpy()
     b, n, d = z.shape
-    q = t_scores(z)
+    levels, index = _rank_levels(z)
+    level_scores = t_scores(levels)
+    q = level_scores.T[index].transpose(0, 2, 1).reshape(b, len(DOF_GRID) * n, d)  # [B, G·n, d]
+    counts = np.bincount((index + levels.size * np.arange(b)[:, None]).ravel(), minlength=b * levels.size)
+    margins = _margins(level_scores, counts.reshape(b, levels.size).astype(float))
     start = _correlation(np.swapaxes(z, 1, 2) @ z / n)
-    margins = _margins(q)
     first = _profile(q, margins, z, start)
     grid_best = np.argmax(first[:, :-1], axis=1)
     corr = start.copy()
     for item in range(b):
         if first[item, -1] >= first[item, grid_best[item]]:
             continue  # Gaussian: the normal scores' correlation is its fit
-        dof, scores = DOF_GRID[grid_best[item]], q[grid_best[item], item]
+        g = grid_best[item]
+        dof, scores = DOF_GRID[g], q[item, g * n : (g + 1) * n]
         r = corr[item]
         for _ in range(EM_STEPS):
-            weights = (dof + d) / (dof + ((scores @ np.linalg.inv(r)) * scores).sum(axis=1))
+            weights = (dof + d) / (dof + np.einsum("nd,nd->n", scores @ np.linalg.inv(r), scores))
             r = _correlation((scores * weights[:, None]).T @ scores / n)
         corr[item] = r
     dofs = _refined_dof(_profile(q, margins, z, corr))
-    dofs = _refined_dof(_profile(q, margins, z, corr))
-    out = np.zeros((b, STATISTICS))
+    out = np.zeros((b, 1 + STATISTICS))
     for item in range(b):
         gaussian = gaussian_mi(corr[item], dx)
         tail = 0.0
         if math.isfinite(dofs[item]):
             h = lambda k, nu=dofs[item]: student_entropy_term(k, nu)  # noqa: E731
             tail = h(dx) + h(d - dx) - h(d)
-            out[item, 1] = 1.0 / dofs[item]
-        out[item, 0] = max(0.0, gaussian + tail) - gaussian_mi(start[item], dx)
+            out[item, 2] = 1.0 / dofs[item]
+        out[item, 0] = gaussian_mi(start[item], dx)
+        out[item, 1] = max(0.0, gaussian + tail) - out[item, 0]
     return torch.from_numpy(out).to(zx.dtype)
+
+
+def t_copula_statistics(zx: Tensor, zy: Tensor) -> Tensor:
+    """[B, 2]: I_t − I_copula and 1/ν (`copula_and_t_statistics` without its first column)."""
+    return copula_and_t_statistics(zx, zy)[:, 1:]

@@ -20,6 +20,9 @@ from infomix.mi.learned.model import ModelConfig, QuantileMINetwork, error_scale
 CHECKPOINT_FORMAT = "infomix-mi-learned/1"
 VALIDATION_SEED_OFFSET = 1_000_003
 LOSS_WEIGHTINGS = ("none", "error-scale")
+SCALAR_LR_SCALE = 10.0
+# model options an init checkpoint may lack, and the parameters each adds (zero-initialised: no change at start)
+ADDED_PARAMETERS = {"t_statistics": ("t_input.weight", "t_gate"), "width_scaling": ("width_exponent",)}
 
 
 @dataclass(frozen=True)
@@ -91,7 +94,7 @@ class Trainer:
         torch.manual_seed(config.seed)
         self.model = QuantileMINetwork(config.model)
         self.ema = copy.deepcopy(self.model).requires_grad_(False)
-        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        self.optimizer = torch.optim.AdamW(self._parameter_groups(), lr=config.lr, weight_decay=config.weight_decay)
         self.quantiles = torch.tensor(config.model.quantiles)
         self.step = 0
         self.seconds = 0.0
@@ -102,21 +105,35 @@ class Trainer:
         if config.init is not None:
             self.init_record = self._start_from(config.init)
 
+    def _parameter_groups(self) -> list[dict[str, Any]]:
+        """The weights, then the scalar gates (t_gate, width_exponent) at SCALAR_LR_SCALE times the learning rate.
+
+        Adam moves a parameter by about the learning rate per step, so a scalar starting at 0 would need ~3,000
+        steps to travel 1 at 3e-4: too slow for a fine-tune that adds it.
+        """
+        named = list(self.model.named_parameters())
+        groups = [{"params": [p for _, p in named if p.dim() > 0], "lr_scale": 1.0}]
+        scalars = [p for _, p in named if p.dim() == 0]
+        return groups + ([{"params": scalars, "lr_scale": SCALAR_LR_SCALE, "weight_decay": 0.0}] if scalars else [])
+
     def _start_from(self, path: str) -> dict[str, Any]:
         """Load an estimator checkpoint's weights into the network and its EMA copy; return what it was."""
         if not Path(path).is_file():
             raise FileNotFoundError(f"init checkpoint {path} does not exist")
         payload = torch.load(path, map_location="cpu", weights_only=True)
         ours = self.config.model.to_dict()
-        theirs = {**ours, "t_statistics": False, **(payload.get("model_config") or {})}
-        if theirs != ours and theirs != {**ours, "t_statistics": False}:
+        theirs = {**dict.fromkeys(ADDED_PARAMETERS, False), **(payload.get("model_config") or {})}
+        if any(theirs.get(k) != v for k, v in ours.items() if k not in ADDED_PARAMETERS) or any(
+            theirs[flag] and not ours[flag] for flag in ADDED_PARAMETERS
+        ):
             raise ValueError(
                 f"init checkpoint {path} has model config {payload.get('model_config')}, "
-                f"but this run's is {ours} (only t_statistics may be added)"
+                f"but this run's is {ours} (only {' and '.join(ADDED_PARAMETERS)} may be added)"
             )
-        # a network gaining the t-copula inputs starts as the init's: the new parameters are zero-initialised
+        # a network gaining inputs or the width scaling starts as the init's: the new parameters start at zero
+        new = {key for flag, keys in ADDED_PARAMETERS.items() if ours[flag] and not theirs[flag] for key in keys}
         missing, unexpected = self.model.load_state_dict(payload["state_dict"], strict=False)
-        if unexpected or any(not key.startswith("t_") for key in missing):
+        if unexpected or set(missing) != new:
             raise ValueError(
                 f"init checkpoint {path} does not fit the network: missing {missing}, unexpected {unexpected}"
             )
@@ -133,7 +150,7 @@ class Trainer:
         c = self.config
         zx, zy, cop, target = batch_tensors(draw_batch(c.seed, self.step, c.data), c.model)
         for group in self.optimizer.param_groups:
-            group["lr"] = learning_rate(c, self.step)
+            group["lr"] = learning_rate(c, self.step) * group["lr_scale"]
         self.model.train()
         loss = pinball_loss(self.model(zx, zy, cop), target, self.quantiles, self._weights(cop[:, 0], zx.shape[1]))
         if not torch.isfinite(loss):
