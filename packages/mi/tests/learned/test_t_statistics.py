@@ -8,7 +8,13 @@ import torch
 from scipy.special import ndtr, stdtrit
 
 from infomix.mi.learned.features import gaussian_mi_of_scores, normal_scores
-from infomix.mi.learned.t_statistics import DOF_GRID, t_copula_statistics, t_scores
+from infomix.mi.learned.t_statistics import (
+    DOF_GRID,
+    _rank_levels,
+    copula_and_t_statistics,
+    t_copula_statistics,
+    t_scores,
+)
 from infomix.mi.tasks import GaussianTask, StudentTask
 from infomix.mi.tcopula import TCopulaEstimator
 
@@ -70,3 +76,22 @@ def test_independent_heavy_tails_give_no_tail_dependence():
     x, y = rng.standard_t(1.0, size=(3000, 2)), rng.standard_t(1.0, size=(3000, 2))
     difference, _ = t_copula_statistics(*_scores(x, y))[0]
     assert math.isfinite(float(difference)) and abs(float(difference)) < 0.02
+
+
+def test_rank_levels_index_normal_scores_without_a_sort_and_anything_else_by_unique():
+    rng = np.random.default_rng(10)
+    x = np.round(rng.normal(size=(300, 3)), 1)  # ties: average ranks, half-integer levels
+    scores = normal_scores(x).astype(np.float64)[None]
+    for z in (scores, rng.normal(size=(2, 50, 3))):  # normal scores of ranks, then arbitrary values
+        levels, index = _rank_levels(z)
+        assert index.shape == (z.shape[0], z.shape[1] * z.shape[2])
+        np.testing.assert_array_equal(levels[index], z.reshape(index.shape))
+    assert _rank_levels(scores)[0].size == 2 * 300 + 3  # the sort-free path: one slot per half rank
+
+
+def test_the_copula_column_is_the_gaussian_copula_input():
+    x, y = StudentTask(2, 3, dof=2.0).sample(500, 11)
+    zx, zy = _scores(x, y)
+    both = copula_and_t_statistics(zx, zy)
+    torch.testing.assert_close(both[:, 0], gaussian_mi_of_scores(zx, zy), atol=1e-6, rtol=0)
+    torch.testing.assert_close(both[:, 1:], t_copula_statistics(zx, zy))
