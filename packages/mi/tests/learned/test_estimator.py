@@ -42,6 +42,16 @@ def test_close_to_the_closed_form_on_a_1v1_gaussian(learned):
     assert q == sorted(q)
 
 
+def test_reports_the_t_copula_fit_its_head_read(learned):
+    t = StudentTask(2, 2, dof=2.0)
+    result = learned.estimate(*t.sample(2000, seed=8))
+    info = result.info
+    assert isinstance(info["t_copula_dof"], float) and info["t_copula_dof"] == pytest.approx(2.0, rel=0.3)
+    assert info["t_copula_mi"] == pytest.approx(t.mutual_information, abs=0.05)
+    assert info["copula_mi"] < 0.05 < info["t_copula_mi"]  # the tail dependence the Gaussian copula misses
+    json.dumps(info)  # the CLI's --json reads it
+
+
 def test_larger_for_more_dependence(learned):
     weak = learned.estimate(*task("5v5-independent").sample(500, seed=1)).value
     strong = learned.estimate(*task("5v5-normal-5pair-0.9").sample(500, seed=1)).value

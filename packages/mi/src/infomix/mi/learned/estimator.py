@@ -168,7 +168,7 @@ class LearnedEstimator:
         if stats.size > 1:  # the quick t-copula fit the head read: its MI and dof (inf: Gaussian)
             info["t_copula_mi"], info["t_copula_dof"] = (
                 float(stats[0] + stats[1]),
-                1.0 / stats[2] if stats[2] else math.inf,
+                1.0 / float(stats[2]) if stats[2] else math.inf,
             )
         result = Estimate(value, max(lower, 0.0), max(upper, value), info)
         if self.ksg_check:
