@@ -12,7 +12,6 @@ from infomix.mi.learned.t_statistics import (
     DOF_GRID,
     _rank_levels,
     copula_and_t_statistics,
-    t_copula_statistics,
     t_scores,
 )
 from infomix.mi.tasks import GaussianTask, StudentTask
@@ -37,7 +36,7 @@ def test_t_scores_match_exact_quantiles():
 def test_agrees_with_the_full_tcopula_fit_on_student_samples(dim, dof, seed):
     task = StudentTask(dim, dim, dof=dof, dispersion=None)
     x, y = task.sample(3000, seed)
-    copula, (difference, inverse_dof) = gaussian_mi_of_scores(*_scores(x, y))[0], t_copula_statistics(*_scores(x, y))[0]
+    copula, difference, inverse_dof = copula_and_t_statistics(*_scores(x, y))[0]
     full = TCopulaEstimator(n_bootstrap=0).estimate(x, y)
     assert float(copula + difference) == pytest.approx(full.value, abs=0.05)
     assert float(copula + difference) == pytest.approx(task.mutual_information, abs=0.06)
@@ -46,7 +45,7 @@ def test_agrees_with_the_full_tcopula_fit_on_student_samples(dim, dof, seed):
 
 def test_gaussian_samples_read_as_gaussian():
     x, y = GaussianTask(dim=2, rho=0.6).sample(3000, 4)
-    difference, inverse_dof = t_copula_statistics(*_scores(x, y))[0]
+    _, difference, inverse_dof = copula_and_t_statistics(*_scores(x, y))[0]
     assert abs(float(difference)) < 0.01 and float(inverse_dof) < 0.02
 
 
@@ -55,26 +54,26 @@ def test_batch_items_are_fitted_independently_and_rows_and_signs_do_not_matter()
     samples = [StudentTask(2, 1, dof=d).sample(400, s) for s, d in ((6, 1.0), (7, 4.0), (8, 50.0))]
     zx = torch.cat([_scores(x, y)[0] for x, y in samples])
     zy = torch.cat([_scores(x, y)[1] for x, y in samples])
-    batched = t_copula_statistics(zx, zy)
-    alone = torch.cat([t_copula_statistics(zx[i : i + 1], zy[i : i + 1]) for i in range(3)])
+    batched = copula_and_t_statistics(zx, zy)
+    alone = torch.cat([copula_and_t_statistics(zx[i : i + 1], zy[i : i + 1]) for i in range(3)])
     torch.testing.assert_close(batched, alone, rtol=1e-6, atol=1e-9)
-    assert batched[:, 1].argsort().tolist() == [2, 1, 0]  # 1/dof orders the heavier tails first
+    assert batched[:, 2].argsort().tolist() == [2, 1, 0]  # 1/dof orders the heavier tails first
     perm = torch.from_numpy(rng.permutation(400))
-    torch.testing.assert_close(t_copula_statistics(zx[:, perm], -zy[:, perm]), batched, rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(copula_and_t_statistics(zx[:, perm], -zy[:, perm]), batched, rtol=1e-6, atol=1e-6)
 
 
 def test_bad_shapes_are_named():
     z = torch.randn(2, 50, 2)
     with pytest.raises(ValueError, match="must agree in B and n"):
-        t_copula_statistics(z, z[:, :40])
+        copula_and_t_statistics(z, z[:, :40])
     with pytest.raises(ValueError, match="must agree in B and n"):
-        t_copula_statistics(z[0], z[0])
+        copula_and_t_statistics(z[0], z[0])
 
 
 def test_independent_heavy_tails_give_no_tail_dependence():
     rng = np.random.default_rng(9)
     x, y = rng.standard_t(1.0, size=(3000, 2)), rng.standard_t(1.0, size=(3000, 2))
-    difference, _ = t_copula_statistics(*_scores(x, y))[0]
+    _, difference, _ = copula_and_t_statistics(*_scores(x, y))[0]
     assert math.isfinite(float(difference)) and abs(float(difference)) < 0.02
 
 
@@ -94,4 +93,3 @@ def test_the_copula_column_is_the_gaussian_copula_input():
     zx, zy = _scores(x, y)
     both = copula_and_t_statistics(zx, zy)
     torch.testing.assert_close(both[:, 0], gaussian_mi_of_scores(zx, zy), atol=1e-6, rtol=0)
-    torch.testing.assert_close(both[:, 1:], t_copula_statistics(zx, zy))

@@ -33,7 +33,7 @@ class ModelConfig:
     max_dim_y: int = 5
     min_n: int = 100
     max_n: int = 5000
-    t_statistics: bool = False  # the head also reads a quick t-copula fit (`t_statistics.t_copula_statistics`)
+    t_statistics: bool = False  # the head also reads a quick t-copula fit (`t_statistics.copula_and_t_statistics`)
     width_scaling: bool = False  # quantile gaps times (s / s_ref)^γ, s a Gaussian MI estimate's error (`error_scale`)
 
     def to_dict(self) -> dict:
@@ -115,7 +115,7 @@ class QuantileMINetwork(nn.Module):
        softplus gaps, so they are increasing by construction.
 
     Options (`ModelConfig`): `t_statistics` adds a quick t-copula fit to the head's inputs (I_t − I_copula and
-    1/dof, `t_statistics.t_copula_statistics`) and moves the median's base to copula MI + g·(I_t − I_copula),
+    1/dof, `t_statistics.copula_and_t_statistics`) and moves the median's base to copula MI + g·(I_t − I_copula),
     g learned; `width_scaling` multiplies the gaps by (s / s_ref)^γ, γ learned, s = `error_scale` of the base
     at this n, so the intervals can narrow like a real estimate's sampling error. Both start as no-ops (zero
     weights, g = γ = 0), so a network can be fine-tuned into them.

@@ -18,7 +18,7 @@ DOF_GRID = tuple(float(v) for v in np.exp(np.linspace(math.log(0.5), math.log(25
 EM_STEPS = 3  # EM steps of the correlation at the best grid dof, from the normal scores' correlation
 SCORE_GRID = np.linspace(-6.0, 6.0, 8193)  # normal scores of ranks stay within ±4.9 up to n = 10⁶
 RIDGE = 1e-6  # as in the Gaussian-copula input (`features.gaussian_mi_of_scores`)
-STATISTICS = 2  # columns of t_copula_statistics: I_t − I_copula and 1/dof
+STATISTICS = 2  # t-copula columns of copula_and_t_statistics (after I_copula): I_t − I_copula and 1/dof
 
 
 def _correlation(scatter: np.ndarray) -> np.ndarray:
@@ -162,8 +162,3 @@ def copula_and_t_statistics(zx: Tensor, zy: Tensor) -> Tensor:
         out[item, 0] = gaussian_mi(start[item], dx)
         out[item, 1] = max(0.0, gaussian + tail) - out[item, 0]
     return torch.from_numpy(out).to(zx.dtype)
-
-
-def t_copula_statistics(zx: Tensor, zy: Tensor) -> Tensor:
-    """[B, 2]: I_t − I_copula and 1/ν (`copula_and_t_statistics` without its first column)."""
-    return copula_and_t_statistics(zx, zy)[:, 1:]
