@@ -8,7 +8,6 @@ import torch
 from click.testing import CliRunner
 
 from infomix.core.threads import torch_threads
-from infomix.mi.learned.calibration import calibrate, conformal_scale, scale_for
 from infomix.mi.learned.estimator import LearnedEstimator, load_network
 from infomix.mi.learned.metadata import MetaDataConfig
 from infomix.mi.learned.model import ModelConfig
@@ -96,16 +95,6 @@ def test_export_round_trip(tmp_path):
         torch.testing.assert_close(network(x, y, cop), trainer.ema.eval()(x, y, cop))
 
 
-def test_conformal_scale_hand_case():
-    median = np.zeros(9)
-    truth = np.array([0.1, -0.2, 0.3, -0.4, 0.5, -0.6, 0.7, -0.8, 0.9])
-    # half-widths 1 on both sides: the scores are |truth|; ⌈10·0.8⌉ = 8th smallest = 0.8
-    assert conformal_scale(median, median - 1, median + 1, truth, 0.8) == pytest.approx(0.8)
-    # half-widths 2 below, 0.5 above: scores |t|/2 for t < 0 and 2t for t > 0
-    scores = np.sort(np.where(truth < 0, -truth / 2, 2 * truth))
-    assert conformal_scale(median, median - 2, median + 0.5, truth, 0.8) == pytest.approx(scores[7])
-
-
 def test_train_learned_command_resumes_and_writes_a_loadable_estimator(tmp_path):
     from infomix.mi.learned.commands import train_learned_command
 
@@ -128,34 +117,6 @@ def test_train_learned_command_resumes_and_writes_a_loadable_estimator(tmp_path)
     assert result.lower <= result.value <= result.upper
     bad = runner.invoke(train_learned_command, ["--out", str(out), "--config", str(config)])
     assert bad.exit_code != 0 and "cannot change a run being resumed" in bad.output
-
-
-def test_scale_for_interpolates_a_grid_in_log_n_and_reads_older_records():
-    grid = {"scale": 1.3, "by_n": [{"n": 100, "scale": 2.0}, {"n": 1000, "scale": 1.0}, {"n": 5000, "scale": 0.8}]}
-    assert scale_for(grid, 100) == pytest.approx(2.0) and scale_for(grid, 1000) == pytest.approx(1.0)
-    assert scale_for(grid, 316) == pytest.approx(1.5, abs=1e-3)  # half way in log n
-    assert scale_for(grid, 50) == pytest.approx(2.0) and scale_for(grid, 9000) == pytest.approx(0.8)
-    bins = {
-        "scale": 1.3,
-        "per_bin": True,
-        "by_n": [{"min_n": 100, "max_n": 500, "scale": 2.0}, {"min_n": 500, "max_n": 5001, "scale": 0.9}],
-    }
-    assert scale_for(bins, 100) == 2.0 and scale_for(bins, 499) == 2.0
-    assert scale_for(bins, 500) == 0.9 and scale_for(bins, 5000) == 0.9
-    assert scale_for({**bins, "per_bin": False}, 100) == 1.3  # older records: diagnostic bins only
-    assert scale_for(None, 100) == 1.0
-
-
-def test_calibration_grid_spans_the_trained_range_with_its_own_draws():
-    with torch_threads(1):
-        trainer = Trainer(TINY)
-        record = calibrate(trainer.ema, TINY.data, seed=0, batches=2)
-    points = [p["n"] for p in record["by_n"]]
-    assert points[0] == TINY.data.min_n and points[-1] == TINY.data.max_n and points == sorted(set(points))
-    assert all(p["tasks"] >= 2 * 8 and p["scale"] > 0 for p in record["by_n"])  # batches of at least 8 draws
-    assert record["tasks"] == sum(p["tasks"] for p in record["by_n"])
-    assert scale_for(record, 150) > 0
-    assert record["sign_average"] is True
 
 
 def test_init_starts_from_an_estimator_checkpoint_and_records_it(tmp_path):

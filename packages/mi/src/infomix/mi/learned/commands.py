@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -78,7 +79,7 @@ def train_learned_command(
     )
 
 
-def _calibrate(path: Path, batches: int, sign_average: bool = True) -> dict:
+def _calibrate(path: Path, batches: int, sign_average: bool = True, progress: bool = False) -> dict:
     """Fit the conformal scale of an estimator checkpoint on fresh meta-training batches; rewrite it atomically."""
     import torch
 
@@ -92,7 +93,7 @@ def _calibrate(path: Path, batches: int, sign_average: bool = True) -> dict:
     payload = torch.load(path, map_location="cpu", weights_only=True)
     seed = int(meta["train_config"]["seed"])
     data = MetaDataConfig.from_dict(meta["data_config"])
-    record = calibrate(network, data, seed, batches, sign_average=sign_average)
+    record = calibrate(network, data, seed, batches, sign_average=sign_average, progress=progress)
     payload["calibration"] = record
     with atomic_file(path) as tmp:
         torch.save(payload, tmp)
@@ -111,8 +112,8 @@ def _calibrate(path: Path, batches: int, sign_average: bool = True) -> dict:
 )
 def calibrate_learned_command(checkpoint: str, batches: int, sign_average: bool) -> None:
     """Refit the split-conformal scales of the learned estimator's 90% interval in CHECKPOINT (at a grid of n,
-    interpolated in log n)."""
-    record = _calibrate(Path(checkpoint), batches, sign_average)
+    interpolated in log n; per family, and per tail group of the quick t fit when the network reads it)."""
+    record = _calibrate(Path(checkpoint), batches, sign_average, progress=sys.stderr.isatty())
     click.echo(json.dumps(record))
 
 

@@ -146,13 +146,15 @@ class LearnedEstimator:
         return out.double().numpy(), stats[0].double().numpy(), xm.shape[0]
 
     def estimate(self, x: Any, y: Any) -> Estimate:
-        from infomix.mi.learned.calibration import scale_for
+        from infomix.mi.learned.calibration import scale_for, tail_group
 
         q, stats, n = self._predict(x, y)
         levels = list(self.network.config.quantiles)
         median = float(q[levels.index(0.5)])
         lo, hi = float(q[levels.index(0.05)]), float(q[levels.index(0.95)])
-        scale = scale_for(self.meta.get("calibration"), n) if self.calibrated else 1.0
+        inv_dof = float(stats[2]) if stats.size > 2 else None  # the tail group calibration may condition on
+        calibration = self.meta.get("calibration") if self.calibrated else None
+        scale = scale_for(calibration, n, inv_dof)
         lower, upper = median - scale * (median - lo), median + scale * (hi - median)
         value = max(median, 0.0)
         info = {
@@ -161,6 +163,7 @@ class LearnedEstimator:
             "quantiles": {str(t): float(v) for t, v in zip(levels, q, strict=True)},
             "copula_mi": float(stats[0]),
             "interval_scale": scale,
+            "interval_tail_group": None if not calibration or inv_dof is None else tail_group(calibration, inv_dof),
             "sign_average": self.sign_average,
             "checkpoint": Path(self.path).name,
             "data_hash": self.meta.get("data_hash"),
