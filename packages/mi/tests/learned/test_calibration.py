@@ -1,4 +1,4 @@
-"""Calibration: the conformal scale, its grid in n, Mondrian groups by family and by the fitted tails."""
+"""Calibration: the conformal scale, its grid in n, Mondrian groups by family and by cells of observables."""
 
 import math
 from dataclasses import replace
@@ -11,10 +11,10 @@ from infomix.mi.learned.calibration import (
     MIN_FAMILY_DRAWS,
     CalibrationDraws,
     calibrate,
+    calibration_cell,
     conformal_scale,
     fit_calibration,
     scale_for,
-    tail_group,
 )
 from infomix.mi.learned.training import Trainer
 
@@ -61,76 +61,94 @@ def test_calibration_grid_spans_the_trained_range_with_its_own_draws():
     assert record["sign_average"] is True
 
 
-def _draws(rng, n, spreads, inv_dofs, per_family=400):
-    """Draws of families whose truths scatter by `spreads` around quantiles of half-width 1, fitted 1/dof given."""
-    truth, family, inv_dof = [], [], []
+def _draws(rng, n, spreads, inv_dofs, offsets, per_family=400):
+    """Families whose truths scatter by `spreads` around quantiles of half-width 1 centred near `offsets`."""
+    truth, family, inv_dof, centre = [], [], [], []
     for name, spread in spreads.items():
         truth.append(rng.normal(scale=spread, size=per_family))
         family += [name] * per_family
         inv_dof.append(np.full(per_family, inv_dofs[name]) + rng.uniform(0, 0.01, per_family))
-    t = np.concatenate(truth)
-    quantiles = np.tile(np.array([-1.0, -0.5, 0.0, 0.5, 1.0]), (t.size, 1)) + rng.uniform(2, 3, size=(t.size, 1))
-    return CalibrationDraws(n, quantiles, t + quantiles[:, 2], np.array(family), np.concatenate(inv_dof))
+        centre.append(offsets[name] + rng.uniform(0, 0.2, per_family))
+    t, m = np.concatenate(truth), np.concatenate(centre)
+    quantiles = np.array([-1.0, -0.5, 0.0, 0.5, 1.0])[None, :] + m[:, None]
+    return CalibrationDraws(n, quantiles, t + m, np.array(family), np.concatenate(inv_dof))
 
 
-def test_tail_groups_take_the_largest_family_scale_among_their_own_draws():
+def _covered(d, f, s):
+    median, lower, upper = d.quantiles[f, 2], d.quantiles[f, 0], d.quantiles[f, 4]
+    return (median - s * (median - lower) <= d.truth[f]) & (d.truth[f] <= median + s * (upper - median))
+
+
+SPREADS = {"normal-low": 0.3, "normal-high": 0.5, "student-low": 0.9, "student-high": 0.7}
+INV_DOFS = {"normal-low": 0.0, "normal-high": 0.01, "student-low": 0.4, "student-high": 0.3}
+OFFSETS = {"normal-low": 0.1, "normal-high": 2.0, "student-low": 0.2, "student-high": 2.5}
+EDGES = {"inv_dof": (0.05,), "median": (1.0,)}
+
+
+def test_cells_take_the_largest_family_scale_among_their_own_draws():
     rng = np.random.default_rng(3)
-    spreads = {"normal-a": 0.3, "normal-b": 0.5, "student-a": 0.9}
-    draws = [_draws(rng, n, spreads, {"normal-a": 0.0, "normal-b": 0.01, "student-a": 0.4}) for n in (100, 1000)]
-    record = fit_calibration(draws, LEVELS, tail_edges=(0.05, 0.25, math.inf))
-    assert record["tail_edges"] == [0.05, 0.25, math.inf]
+    draws = [_draws(rng, n, SPREADS, INV_DOFS, OFFSETS) for n in (100, 1000)]
+    record = fit_calibration(draws, LEVELS, cell_edges=EDGES)
+    assert record["cell_edges"] == {"inv_dof": [0.05], "median": [1.0]}
+    # row-major over (inv_dof, median): light-low, light-high, heavy-low, heavy-high, one family each
+    order = ["normal-low", "normal-high", "student-low", "student-high"]
     for d, point in zip(draws, record["by_n"], strict=True):
-        light, middle, heavy = point["tail_groups"]
-        median, lower, upper = d.quantiles[:, 2], d.quantiles[:, 0], d.quantiles[:, 4]
-        inside = d.family != "student-a"
-        each = [
-            conformal_scale(median[f], lower[f], upper[f], d.truth[f], 0.9)
-            for f in (d.family == "normal-a", d.family == "normal-b")
-        ]
-        assert light["scale"] == pytest.approx(
-            max(*each, conformal_scale(median[inside], lower[inside], upper[inside], d.truth[inside], 0.9))
-        )
-        assert middle["too_few_draws"] == 0 and middle["scale"] == point["scale"]  # no draws: the overall scale
-        assert heavy["scale"] == pytest.approx(point["families"]["student-a"]["scale"]) == point["scale"]
-        assert light["scale"] < 0.8 * heavy["scale"]  # the light-tailed families are not widened for the heavy
-        for name in spreads:  # every family is covered at 90% by its group's scale
+        assert len(point["cells"]) == 4
+        for name, cell in zip(order, point["cells"], strict=True):
             f = d.family == name
-            s = scale_for(record, d.n, float(d.inv_dof[f][0]))
-            covered = (median[f] - s * (median[f] - lower[f]) <= d.truth[f]) & (
-                d.truth[f] <= median[f] + s * (upper[f] - median[f])
-            )
-            assert covered.mean() >= 0.9
+            m, lo, hi = d.quantiles[f, 2], d.quantiles[f, 0], d.quantiles[f, 4]
+            assert cell["scale"] == pytest.approx(conformal_scale(m, lo, hi, d.truth[f], 0.9))
+            assert set(cell["families"]) == {"pooled", name}
+            observed = {"inv_dof": float(d.inv_dof[f][0]), "median": float(m[0])}
+            assert calibration_cell(record, observed) == order.index(name)
+            assert _covered(d, f, scale_for(record, d.n, observed)).mean() >= 0.9
+        assert point["scale"] == pytest.approx(point["families"]["student-low"]["scale"])
+        assert point["cells"][0]["scale"] < 0.5 * point["scale"]  # the easy cell is not widened for the hard one
     n_mid = int(math.sqrt(100 * 1000))
-    light_ends = [p["tail_groups"][0]["scale"] for p in record["by_n"]]
-    assert scale_for(record, n_mid, 0.0) == pytest.approx(np.mean(light_ends), rel=1e-2)  # half way in log n
+    ends = [p["cells"][1]["scale"] for p in record["by_n"]]
+    observed = {"inv_dof": 0.0, "median": 3.0}
+    assert scale_for(record, n_mid, observed) == pytest.approx(np.mean(ends), rel=1e-2)  # half way in log n
     assert scale_for(record, n_mid) == pytest.approx(np.mean([p["scale"] for p in record["by_n"]]), rel=1e-2)
 
 
-def test_tail_groups_need_the_fitted_dof_and_sane_edges():
+def test_a_cell_with_too_few_draws_takes_the_overall_scale():
+    rng = np.random.default_rng(5)
+    spreads = {"normal-low": 0.3, "student-low": 0.9}
+    draws = [_draws(rng, 100, spreads, INV_DOFS, OFFSETS, per_family=MIN_FAMILY_DRAWS)]
+    point = fit_calibration(draws, LEVELS, cell_edges=EDGES)["by_n"][0]
+    light_low, light_high, heavy_low, heavy_high = point["cells"]
+    assert light_high == {"scale": point["scale"], "families": {}, "too_few_draws": 0}
+    assert heavy_high["too_few_draws"] == 0 and heavy_low["scale"] == point["scale"]
+    assert light_low["scale"] < point["scale"]
+
+
+def test_cells_need_the_fitted_dof_and_sane_edges():
     rng = np.random.default_rng(4)
-    draws = [_draws(rng, 100, {"a": 0.5}, {"a": 0.0}, per_family=MIN_FAMILY_DRAWS)]
-    assert "tail_edges" not in fit_calibration([replace(draws[0], inv_dof=None)], LEVELS)
-    assert "tail_edges" not in fit_calibration(draws, LEVELS, tail_edges=None)
-    with pytest.raises(ValueError, match="tail_edges must increase and end with inf"):
-        fit_calibration(draws, LEVELS, tail_edges=(0.25, 0.05, math.inf))
-    with pytest.raises(ValueError, match="tail_edges must increase and end with inf"):
-        fit_calibration(draws, LEVELS, tail_edges=(0.05, 0.25))
-    record = fit_calibration(draws, LEVELS)
-    assert tail_group(record, 0.0) == 0 and tail_group(record, 0.1) == 1 and tail_group(record, 3.0) == 2
-    assert tail_group({}, 0.3) is None
+    draws = [_draws(rng, 100, {"a": 0.5}, {"a": 0.0}, {"a": 0.3}, per_family=MIN_FAMILY_DRAWS)]
+    assert "cell_edges" not in fit_calibration([replace(draws[0], inv_dof=None)], LEVELS)
+    assert "cell_edges" not in fit_calibration(draws, LEVELS, cell_edges=None)
+    for bad in ({"inv_dof": (0.25, 0.05)}, {"inv_dof": ()}, {"median": (0.5, math.inf)}):
+        with pytest.raises(ValueError, match="must be finite and strictly increasing"):
+            fit_calibration(draws, LEVELS, cell_edges=bad)
+    record = fit_calibration(draws, LEVELS, cell_edges={"inv_dof": (0.05, 0.25), "median": (0.5,)})
+    assert calibration_cell(record, {"inv_dof": 0.0, "median": 0.2}) == 0
+    assert calibration_cell(record, {"inv_dof": 0.05, "median": 0.5}) == 3  # bins are closed below
+    assert calibration_cell(record, {"inv_dof": 3.0, "median": 9.0}) == 5
+    assert calibration_cell({}, {"inv_dof": 0.3, "median": 1.0}) is None
     with pytest.raises(ValueError, match="inv_dof"):
-        tail_group(record, float("nan"))
+        calibration_cell(record, {"inv_dof": float("nan"), "median": 1.0})
+    with pytest.raises(ValueError, match="median"):
+        calibration_cell(record, {"inv_dof": 0.1})
 
 
-def test_calibrating_a_network_that_reads_the_t_fit_records_tail_groups():
+def test_calibrating_a_network_that_reads_the_t_fit_records_cells():
     config = replace(TINY, model=replace(TINY.model, t_statistics=True))
     with torch_threads(1):
         record = calibrate(Trainer(config).ema, config.data, seed=0, batches=3)
-    assert record["tail_edges"][-1] == math.inf
+    cells = math.prod(len(e) + 1 for e in record["cell_edges"].values())
     for point in record["by_n"]:
-        assert len(point["tail_groups"]) == len(record["tail_edges"])
-        assert all(g["scale"] > 0 for g in point["tail_groups"])
+        assert len(point["cells"]) == cells and all(c["scale"] > 0 for c in point["cells"])
         assert (
-            sum(g["families"].get("pooled", {}).get("tasks", g.get("too_few_draws", 0)) for g in point["tail_groups"])
+            sum(c["families"].get("pooled", {}).get("tasks", c.get("too_few_draws", 0)) for c in point["cells"])
             == point["tasks"]
         )

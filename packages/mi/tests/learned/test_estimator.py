@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from infomix.mi import estimate, task
-from infomix.mi.learned.calibration import scale_for, tail_group
+from infomix.mi.learned.calibration import calibration_cell, scale_for
 from infomix.mi.learned.estimator import LearnedEstimator, shipped_checkpoint
 from infomix.mi.learned.metadata import MetaDataConfig, generator_hash
 from infomix.mi.tasks import StudentTask, paired_correlation
@@ -53,18 +53,16 @@ def test_reports_the_t_copula_fit_its_head_read(learned):
     json.dumps(info)  # the CLI's --json reads it
 
 
-def test_the_interval_is_widened_by_the_calibration_of_the_samples_tail_group(learned):
+def test_the_interval_is_widened_by_the_calibration_of_the_samples_cell(learned):
     calibration = learned.meta["calibration"]
     gaussian = learned.estimate(*task("3v3-normal-dense-0.5").sample(2000, seed=4)).info
     heavy = learned.estimate(*StudentTask(3, 3, dof=1.0).sample(2000, seed=4)).info
     for info in (gaussian, heavy):
-        inv_dof = 1.0 / info["t_copula_dof"]
-        assert info["interval_scale"] == pytest.approx(scale_for(calibration, 2000, inv_dof))
-        assert info["interval_tail_group"] == tail_group(calibration, inv_dof)
-    if "tail_edges" in calibration:
-        assert (
-            gaussian["interval_tail_group"] == 0 and heavy["interval_tail_group"] == len(calibration["tail_edges"]) - 1
-        )
+        observed = {"inv_dof": 1.0 / info["t_copula_dof"], "median": info["quantiles"]["0.5"]}
+        assert info["interval_scale"] == pytest.approx(scale_for(calibration, 2000, observed))
+        assert info["interval_cell"] == calibration_cell(calibration, observed)
+    if "cell_edges" in calibration:  # the Gaussian sample reads light-tailed, the Cauchy-like one heavy
+        assert gaussian["interval_cell"] != heavy["interval_cell"]
 
 
 def test_larger_for_more_dependence(learned):
@@ -186,7 +184,6 @@ def test_ksg_check_warns_on_a_spiral_and_stays_quiet_on_a_gaussian():
 FAULTS_SCRIPT = """
 import resource, sys
 import numpy as np
-from infomix.mi.learned.calibration import scale_for, tail_group
 from infomix.mi.learned.estimator import LearnedEstimator
 rng = np.random.default_rng(0)
 x = rng.standard_normal((500, 5))

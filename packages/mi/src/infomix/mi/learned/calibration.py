@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass, replace
 
@@ -19,11 +20,15 @@ CALIBRATION_SEED_OFFSET = 2_000_003
 # under-covers n ~ 100 and over-covers n ~ 5000, and a step function of n bins under-covers at each bin's lower
 # edge (v3 with six bins: 82% in-family coverage at n = 1000, the lower edge of its bin, against 90% at n = 500)
 N_GRID = (100, 200, 500, 1000, 2000, 5000)
-MIN_FAMILY_DRAWS = 20  # a family's own scale needs at least this many draws at a grid point
-# upper edges of the tail groups in the quick t-copula fit's 1/dof (the head's third input): a sample is
-# calibrated with the families' scales among the draws whose fit fell in its group (Mondrian conformal by an
-# observable); without this, the Student-t families' larger scale at n = 5000 widened Gaussian samples too
-TAIL_EDGES = (0.05, 0.25, math.inf)
+# a family's (or cell's) own scale needs at least this many draws at a grid point: the 90% conformal quantile
+# of k draws covers a new one with an SD of about √(0.09/k), 0.07 at k = 20 (v7's n = 100 light-tailed cell took
+# 1.66 from the 20-odd Student-t draws whose fit read Gaussian), 0.03 at k = 100
+MIN_FAMILY_DRAWS = 100
+# Mondrian cells by what the estimator observes of a sample: bin edges of the quick t-copula fit's 1/dof (the
+# head's third input) and of the raw median (each bin closed below). A sample is widened by the families' scales
+# among the draws of its own cell. One scale for all draws of an n over-covered the easy ones: at n = 5000 the
+# v7 candidate's draws needed 0.75 (Gaussian-like fit, median < 0.5 nats) to 1.43 (heavy-tailed, 0.5-1.5 nats)
+CELL_EDGES: dict[str, tuple[float, ...]] = {"inv_dof": (0.05,), "median": (0.5, 1.5)}
 
 
 @dataclass
@@ -55,30 +60,50 @@ def conformal_scale(
     return float(max(scores[rank - 1], 1e-3))
 
 
-def tail_group(calibration: dict, inv_dof: float) -> int | None:
-    """The index of the calibration record's tail group holding a fitted 1/dof (None: the record has none)."""
-    edges = calibration.get("tail_edges")
-    if not edges:
-        return None
-    if not math.isfinite(inv_dof) or inv_dof < 0:
-        raise ValueError(f"inv_dof must be a finite 1/dof >= 0, got {inv_dof}")
-    return next(i for i, edge in enumerate(edges) if inv_dof < float(edge))
+def _check_edges(edges: dict) -> None:
+    for name, bins in edges.items():
+        if not bins or not all(math.isfinite(e) for e in bins) or any(a >= b for a, b in itertools.pairwise(bins)):
+            raise ValueError(f"cell edges of {name!r} must be finite and strictly increasing, got {tuple(bins)}")
 
 
-def scale_for(calibration: dict | None, n: int, inv_dof: float | None = None) -> float:
+def _cell_index(edges: dict, observed: dict) -> np.ndarray:
+    """Row-major cell numbers of observables (arrays or scalars) over `edges`; bins are closed below."""
+    index = np.zeros(np.shape(next(iter(observed.values()))), dtype=np.int64)
+    for name, bins in edges.items():
+        if name not in observed:
+            raise ValueError(f"observed must give {name!r} for this calibration record, got {sorted(observed)}")
+        value = np.asarray(observed[name], dtype=np.float64)
+        if np.isnan(value).any():
+            raise ValueError(f"observed {name!r} is NaN")
+        index = index * (len(bins) + 1) + np.searchsorted(np.asarray(bins, dtype=np.float64), value, side="right")
+    return index
+
+
+def calibration_cell(calibration: dict, observed: dict[str, float]) -> int | None:
+    """The index of the record's Mondrian cell holding a sample's observables (None: the record has no cells).
+
+    Cells are numbered row-major over the record's `cell_edges`, in their order; an observable's bin is the
+    number of its edges at or below it.
+    """
+    edges = calibration.get("cell_edges")
+    return None if not edges else int(_cell_index(edges, observed))
+
+
+def scale_for(calibration: dict | None, n: int, observed: dict[str, float] | None = None) -> float:
     """The conformal scale of a checkpoint's calibration record for a sample of n rows (1.0 without one).
 
     Records with a grid (`by_n` entries carrying `n`) interpolate linearly in log n between grid points and hold
-    the end values outside; with `tail_edges` and the sample's fitted 1/dof, the scales are those of its tail
-    group. Records with `by_n` bins (`per_bin`) use the bin holding n; older records have one pooled `scale`.
+    the end values outside; with `cell_edges` and the sample's `observed` values, the scales are those of its
+    cell (`calibration_cell`). Records with `by_n` bins (`per_bin`) use the bin holding n; older records have
+    one pooled `scale`.
     """
     if not calibration:
         return 1.0
     by_n = calibration.get("by_n", [])
     if by_n and "n" in by_n[0]:
-        group = None if inv_dof is None else tail_group(calibration, inv_dof)
+        cell = None if observed is None else calibration_cell(calibration, observed)
         grid = np.log([float(p["n"]) for p in by_n])
-        scales = [float(p["scale"] if group is None else p["tail_groups"][group]["scale"]) for p in by_n]
+        scales = [float(p["scale"] if cell is None else p["cells"][cell]["scale"]) for p in by_n]
         return float(np.interp(math.log(n), grid, scales))
     for b in by_n:
         if calibration.get("per_bin") and b["min_n"] <= n < b["max_n"]:
@@ -141,57 +166,69 @@ def calibration_draws(
     return out
 
 
+def _cell_scales(
+    member: np.ndarray,
+    median: np.ndarray,
+    lower: np.ndarray,
+    upper: np.ndarray,
+    truth: np.ndarray,
+    family: np.ndarray,
+    confidence: float,
+    fallback: float,
+) -> dict:
+    """One cell's scale: the largest of its families' (and its pooled) scale, or `fallback` when it is too small."""
+    if member.sum() < MIN_FAMILY_DRAWS:
+        return {"scale": fallback, "families": {}, "too_few_draws": int(member.sum())}
+    families = _family_scales(median[member], lower[member], upper[member], truth[member], family[member], confidence)
+    return {"scale": max(f["scale"] for f in families.values()), "families": families}
+
+
 def fit_calibration(
     draws: list[CalibrationDraws],
     levels: tuple[float, ...],
     confidence: float = 0.9,
-    tail_edges: tuple[float, ...] | None = TAIL_EDGES,
+    cell_edges: dict[str, tuple[float, ...]] | None = CELL_EDGES,
 ) -> dict:
     """The calibration record of `draws`: at each grid n, the largest of the families' scales (and the pooled one).
 
     Every meta-training family gets 90% coverage on its own (group-conditional, "Mondrian" conformal), not just
-    the mixture, since a user's data is one distribution, not a draw from the mixture. With `tail_edges` (and
-    draws carrying the fitted 1/dof), each tail group also gets the largest of the families' scales among its
-    own draws; a group with fewer than MIN_FAMILY_DRAWS draws at some n takes that n's overall scale.
+    the mixture, since a user's data is one distribution, not a draw from the mixture. With `cell_edges` (and
+    draws carrying the fitted 1/dof), each cell of the observables (`calibration_cell`) also gets the largest of
+    the families' scales among its own draws; a cell with fewer than MIN_FAMILY_DRAWS draws at some n takes
+    that n's overall scale.
     """
     lo_i, hi_i, med_i = levels.index(0.05), levels.index(0.95), levels.index(0.5)
-    grouped = tail_edges is not None and all(d.inv_dof is not None for d in draws)
-    if tail_edges is not None and (list(tail_edges) != sorted(tail_edges) or tail_edges[-1] != math.inf):
-        raise ValueError(f"tail_edges must increase and end with inf, got {tail_edges}")
+    if cell_edges is not None:
+        _check_edges(cell_edges)
+    celled = cell_edges is not None and all(d.inv_dof is not None for d in draws)
     by_n = []
     for d in draws:
         median, lower, upper = d.quantiles[:, med_i], d.quantiles[:, lo_i], d.quantiles[:, hi_i]
         families = _family_scales(median, lower, upper, d.truth, d.family, confidence)
-        point = {
+        point: dict = {
             "n": d.n,
             "scale": max(f["scale"] for f in families.values()),
             "families": families,
             "raw_coverage": float(np.mean((lower <= d.truth) & (d.truth <= upper))),
             "tasks": int(d.truth.size),
         }
-        if grouped:
-            assert d.inv_dof is not None and tail_edges is not None
-            groups, low = [], -math.inf
-            for edge in tail_edges:
-                inside = (d.inv_dof >= low) & (d.inv_dof < edge)
-                if inside.sum() >= MIN_FAMILY_DRAWS:
-                    fam = _family_scales(
-                        median[inside], lower[inside], upper[inside], d.truth[inside], d.family[inside], confidence
-                    )
-                    groups.append({"scale": max(f["scale"] for f in fam.values()), "families": fam})
-                else:
-                    groups.append({"scale": point["scale"], "families": {}, "too_few_draws": int(inside.sum())})
-                low = edge
-            point["tail_groups"] = groups
+        if celled:
+            assert cell_edges is not None
+            cell = _cell_index(cell_edges, {"inv_dof": d.inv_dof, "median": median})
+            cells = int(np.prod([len(b) + 1 for b in cell_edges.values()]))
+            point["cells"] = [
+                _cell_scales(cell == c, median, lower, upper, d.truth, d.family, confidence, point["scale"])
+                for c in range(cells)
+            ]
         by_n.append(point)
     pred = np.concatenate([d.quantiles for d in draws])
     truth = np.concatenate([d.truth for d in draws])
     median = pred[:, med_i]
-    record = {
+    out = {
         "by_n": by_n,
         "method": "split conformal (normalised CQR) on the 0.05/0.95 quantiles; at each grid n, the largest of "
         "the families' scales (and of the pooled one)"
-        + (", within each tail group of the quick t fit's 1/dof" if grouped else "")
+        + (", within each Mondrian cell of " + " x ".join(cell_edges) if celled and cell_edges else "")
         + "; linear in log n between grid points",
         "confidence": confidence,
         "scale": conformal_scale(median, pred[:, lo_i], pred[:, hi_i], truth, confidence),
@@ -199,10 +236,10 @@ def fit_calibration(
         "raw_coverage": float(np.mean((pred[:, lo_i] <= truth) & (truth <= pred[:, hi_i]))),
         "median_mae": float(np.mean(np.abs(np.maximum(median, 0.0) - truth))),
     }
-    if grouped:
-        assert tail_edges is not None
-        record["tail_edges"] = [float(e) for e in tail_edges]
-    return record
+    if celled:
+        assert cell_edges is not None
+        out["cell_edges"] = {k: [float(e) for e in v] for k, v in cell_edges.items()}
+    return out
 
 
 def calibrate(
@@ -212,7 +249,7 @@ def calibrate(
     batches: int,
     confidence: float = 0.9,
     sign_average: bool = True,
-    tail_edges: tuple[float, ...] | None = TAIL_EDGES,
+    cell_edges: dict[str, tuple[float, ...]] | None = CELL_EDGES,
     progress: bool = False,
 ) -> dict:
     """Fit the scale of the outer quantiles on fresh meta-training draws, `batches` batches per grid n.
@@ -221,7 +258,7 @@ def calibrate(
     were sign-averaged (the estimator then averages too).
     """
     draws = calibration_draws(model, data, seed, batches, sign_average, progress)
-    record = fit_calibration(draws, tuple(model.config.quantiles), confidence, tail_edges)
+    record = fit_calibration(draws, tuple(model.config.quantiles), confidence, cell_edges)
     return {
         **record,
         "sign_average": sign_average,

@@ -146,15 +146,16 @@ class LearnedEstimator:
         return out.double().numpy(), stats[0].double().numpy(), xm.shape[0]
 
     def estimate(self, x: Any, y: Any) -> Estimate:
-        from infomix.mi.learned.calibration import scale_for, tail_group
+        from infomix.mi.learned.calibration import calibration_cell, scale_for
 
         q, stats, n = self._predict(x, y)
         levels = list(self.network.config.quantiles)
         median = float(q[levels.index(0.5)])
         lo, hi = float(q[levels.index(0.05)]), float(q[levels.index(0.95)])
-        inv_dof = float(stats[2]) if stats.size > 2 else None  # the tail group calibration may condition on
         calibration = self.meta.get("calibration") if self.calibrated else None
-        scale = scale_for(calibration, n, inv_dof)
+        # what the calibration's cells may condition on: the quick t fit's 1/dof and the raw median
+        observed = {"inv_dof": float(stats[2]), "median": median} if stats.size > 2 else None
+        scale = scale_for(calibration, n, observed)
         lower, upper = median - scale * (median - lo), median + scale * (hi - median)
         value = max(median, 0.0)
         info = {
@@ -163,7 +164,7 @@ class LearnedEstimator:
             "quantiles": {str(t): float(v) for t, v in zip(levels, q, strict=True)},
             "copula_mi": float(stats[0]),
             "interval_scale": scale,
-            "interval_tail_group": None if not calibration or inv_dof is None else tail_group(calibration, inv_dof),
+            "interval_cell": None if not calibration or observed is None else calibration_cell(calibration, observed),
             "sign_average": self.sign_average,
             "checkpoint": Path(self.path).name,
             "data_hash": self.meta.get("data_hash"),
