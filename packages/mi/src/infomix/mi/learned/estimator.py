@@ -15,7 +15,7 @@ from infomix.core.hookspecs import hookimpl
 from infomix.mi.estimate import Estimate
 from infomix.mi.samples import paired, require_varying
 
-SHIPPED_CHECKPOINT = "learned-v6.pt"  # beside it: learned-v6.json, the training config and data hash
+SHIPPED_CHECKPOINT = "learned-v7.pt"  # beside it: learned-v7.json, the training config and data hash
 ESTIMATOR_FORMAT = "infomix-mi-learned-estimator/1"
 
 
