@@ -410,12 +410,15 @@ def scale_table(summ: list[dict]) -> list[str]:
     need = {(s["grid"], s["group"], s["n"]): s for s in summ if s["estimator"] == "learned-raw"}
     columns = [("named", "in-family"), ("named", "gaussian-copula"), ("named", "student"), ("meta", "in-family")]
     lines = [
-        "\n**conformal factor for 90%: applied (calibration draws) and needed by each group**\n",
+        "\n**conformal factor for 90%: applied (mean over the named in-family samples: the calibration's cell of"
+        " each) and needed by each group**\n",
         "| n | applied | " + " | ".join(f"{g} {label}" for g, label in columns) + " |",
         "|---" * (2 + len(columns)) + "|",
     ]
     for n in sorted({n for _, _, n in need}):
-        applied = next(s["applied_scale"] for (g, label, m), s in need.items() if m == n)
+        applied = need.get(("named", "in-family", n), next(s for (_, _, m), s in need.items() if m == n))[
+            "applied_scale"
+        ]
         cells = [f"{need[(g, label, n)]['needed_scale']:.2f}" if (g, label, n) in need else "—" for g, label in columns]
         lines.append(f"| {n} | {applied:.2f} | " + " | ".join(cells) + " |")
     return lines

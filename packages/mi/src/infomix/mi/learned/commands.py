@@ -112,7 +112,8 @@ def _calibrate(path: Path, batches: int, sign_average: bool = True, progress: bo
 )
 def calibrate_learned_command(checkpoint: str, batches: int, sign_average: bool) -> None:
     """Refit the split-conformal scales of the learned estimator's 90% interval in CHECKPOINT (at a grid of n,
-    interpolated in log n; per family, and per tail group of the quick t fit when the network reads it)."""
+    interpolated in log n; per family, and per Mondrian cell of the quick t fit's 1/dof x the median when the
+    network reads the fit)."""
     record = _calibrate(Path(checkpoint), batches, sign_average, progress=sys.stderr.isatty())
     click.echo(json.dumps(record))
 
