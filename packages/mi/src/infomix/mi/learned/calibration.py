@@ -29,6 +29,7 @@ MIN_FAMILY_DRAWS = 100
 # among the draws of its own cell. One scale for all draws of an n over-covered the easy ones: at n = 5000 the
 # v7 candidate's draws needed 0.75 (Gaussian-like fit, median < 0.5 nats) to 1.43 (heavy-tailed, 0.5-1.5 nats)
 CELL_EDGES: dict[str, tuple[float, ...]] = {"inv_dof": (0.05,), "median": (0.5, 1.5)}
+OBSERVABLES = ("inv_dof", "median")  # what the estimator hands `scale_for` of each sample
 
 
 @dataclass
@@ -60,7 +61,11 @@ def conformal_scale(
     return float(max(scores[rank - 1], 1e-3))
 
 
-def _check_edges(edges: dict) -> None:
+def check_cell_edges(edges: dict) -> None:
+    """Raise ValueError unless `edges` bins known observables by finite, strictly increasing inner edges."""
+    unknown = sorted(set(edges) - set(OBSERVABLES))
+    if unknown:
+        raise ValueError(f"cell edges may only bin {list(OBSERVABLES)}, got {unknown}")
     for name, bins in edges.items():
         if not bins or not all(math.isfinite(e) for e in bins) or any(a >= b for a, b in itertools.pairwise(bins)):
             raise ValueError(f"cell edges of {name!r} must be finite and strictly increasing, got {tuple(bins)}")
@@ -199,7 +204,7 @@ def fit_calibration(
     """
     lo_i, hi_i, med_i = levels.index(0.05), levels.index(0.95), levels.index(0.5)
     if cell_edges is not None:
-        _check_edges(cell_edges)
+        check_cell_edges(cell_edges)
     celled = cell_edges is not None and all(d.inv_dof is not None for d in draws)
     by_n = []
     for d in draws:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import click
 
@@ -79,12 +79,18 @@ def train_learned_command(
     )
 
 
-def _calibrate(path: Path, batches: int, sign_average: bool = True, progress: bool = False) -> dict:
+def _calibrate(
+    path: Path,
+    batches: int,
+    sign_average: bool = True,
+    progress: bool = False,
+    cell_edges: dict[str, tuple[float, ...]] | Literal["default"] | None = "default",
+) -> dict:
     """Fit the conformal scale of an estimator checkpoint on fresh meta-training batches; rewrite it atomically."""
     import torch
 
     from infomix.core.io import atomic_file
-    from infomix.mi.learned.calibration import calibrate
+    from infomix.mi.learned.calibration import CELL_EDGES, calibrate
     from infomix.mi.learned.estimator import load_network
     from infomix.mi.learned.metadata import MetaDataConfig
 
@@ -93,7 +99,8 @@ def _calibrate(path: Path, batches: int, sign_average: bool = True, progress: bo
     payload = torch.load(path, map_location="cpu", weights_only=True)
     seed = int(meta["train_config"]["seed"])
     data = MetaDataConfig.from_dict(meta["data_config"])
-    record = calibrate(network, data, seed, batches, sign_average=sign_average, progress=progress)
+    edges = CELL_EDGES if cell_edges == "default" else cell_edges
+    record = calibrate(network, data, seed, batches, sign_average=sign_average, cell_edges=edges, progress=progress)
     payload["calibration"] = record
     with atomic_file(path) as tmp:
         torch.save(payload, tmp)
@@ -110,12 +117,37 @@ def _calibrate(path: Path, batches: int, sign_average: bool = True, progress: bo
     show_default=True,
     help="Average the quantiles for (x, y) and (x, -y) (the estimator then does the same).",
 )
-def calibrate_learned_command(checkpoint: str, batches: int, sign_average: bool) -> None:
+@click.option(
+    "--cell-edges",
+    default=None,
+    metavar="JSON|none",
+    help='Mondrian cells: inner bin edges per observable, e.g. \'{"inv_dof": [0.05], "median": [0.5, 1.5]}\' '
+    "(the default); 'none' fits one scale per n.",
+)
+def calibrate_learned_command(checkpoint: str, batches: int, sign_average: bool, cell_edges: str | None) -> None:
     """Refit the split-conformal scales of the learned estimator's 90% interval in CHECKPOINT (at a grid of n,
     interpolated in log n; per family, and per Mondrian cell of the quick t fit's 1/dof x the median when the
     network reads the fit)."""
-    record = _calibrate(Path(checkpoint), batches, sign_average, progress=sys.stderr.isatty())
+    edges = "default" if cell_edges is None else parse_cell_edges(cell_edges)
+    record = _calibrate(Path(checkpoint), batches, sign_average, sys.stderr.isatty(), edges)
     click.echo(json.dumps(record))
+
+
+def parse_cell_edges(text: str) -> dict[str, tuple[float, ...]] | None:
+    """--cell-edges: 'none', or a JSON object of observable -> increasing inner bin edges."""
+    from infomix.mi.learned.calibration import check_cell_edges
+
+    if text.strip().lower() == "none":
+        return None
+    try:
+        data = json.loads(text)
+        if not isinstance(data, dict) or not all(isinstance(v, list) for v in data.values()):
+            raise ValueError("expected a JSON object of lists")
+        edges = {str(k): tuple(float(e) for e in v) for k, v in data.items()}
+        check_cell_edges(edges)
+    except (ValueError, TypeError) as exc:
+        raise click.BadParameter(f"{exc} (got {text!r})", param_hint="--cell-edges") from None
+    return edges
 
 
 @hookimpl
