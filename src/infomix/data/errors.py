@@ -15,5 +15,9 @@ class SourceUnavailable(DataError):
     """A source cannot be fetched on this machine (no pip/apt, no network, unknown package, ...)."""
 
 
+class NotFetched(DataError):
+    """A model or data set is neither installed nor in the cache; the message says how to get it."""
+
+
 class MissingDependency(DataError, ImportError):
     """An optional third-party library is not installed; the message names the extra that provides it."""

