@@ -77,8 +77,9 @@ def test_data_info_json(cache, cli):
     assert info["prepared"] is False
 
 
-def test_fetch_reports_and_skips_an_unreachable_domain(cache, cli, monkeypatch):
+def test_fetch_reports_and_skips_an_unreachable_domain(cache, cli, monkeypatch, tmp_path):
     monkeypatch.setattr(sources.shutil, "which", lambda name: None)  # no apt-get on this "machine"
+    monkeypatch.setattr(sources, "DEBIAN_POOLS", (f"file://{tmp_path / 'no-pool'}",))  # and no Debian mirror
     result = CliRunner().invoke(cli, ["data", "fetch", "prose", "techdoc"])
     assert result.exit_code == 0, result.output
     assert "skipped  prose: r-cran-janeaustenr: apt-get is not available" in result.output

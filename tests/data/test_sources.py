@@ -176,6 +176,38 @@ def test_deb_source_without_apt_is_unavailable(cache, monkeypatch):
         fetch(src)
 
 
+def _pool(tmp_path, random_files):
+    """A file:// Debian pool holding one package at main/d/demo, and an empty pool before it."""
+    folder = tmp_path / "pool" / "main" / "d" / "demo"
+    folder.mkdir(parents=True)
+    deb = make_deb(folder / "demo_1_all.deb", random_files)
+    return (f"file://{tmp_path / 'empty'}", f"file://{tmp_path / 'pool'}"), deb
+
+
+def test_deb_source_downloads_a_pin_missing_from_apt_from_the_debian_pool(cache, monkeypatch, tmp_path, random_files):
+    pools, deb = _pool(tmp_path, random_files)
+    monkeypatch.setattr(sources, "DEBIAN_POOLS", pools)
+    monkeypatch.setattr(sources.shutil, "which", lambda name: None)  # no apt-get, or lists without the pin
+    src = DebSource("demo", deb.name, _sha(deb), package="demo-pkg", version="1", pool="main/d/demo")
+    folder = fetch(src)
+    assert {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*") if p.is_file()} == {
+        **random_files,
+        sources.DONE: (folder / sources.DONE).read_bytes(),
+    }
+    tampered = DebSource("demo2", deb.name, "0" * 64, package="demo-pkg", version="1", pool="main/d/demo")
+    with pytest.raises(ChecksumError):  # the pin still checks what the pool served
+        fetch(tampered)
+
+
+def test_deb_source_missing_from_every_pool_reports_the_apt_failure(cache, monkeypatch, tmp_path, random_files):
+    pools, deb = _pool(tmp_path, random_files)
+    monkeypatch.setattr(sources, "DEBIAN_POOLS", pools)
+    monkeypatch.setattr(sources.shutil, "which", lambda name: None)
+    src = DebSource("demo", "other_1_all.deb", _sha(deb), package="demo-pkg", version="1", pool="main/d/demo")
+    with pytest.raises(SourceUnavailable, match=r"apt-get is not available.*demo-pkg"):
+        fetch(src)
+
+
 def test_source_info_reports_pins(cache):
     src = PipSource("demo", "demo.whl", "ab" * 32, license="MIT", requirement="demo==1.0")
     info = src.info()

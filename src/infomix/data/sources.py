@@ -21,6 +21,9 @@ from infomix.data.progress import note, progress
 
 DONE = ".complete.json"
 TIMEOUT_S = 900
+# Where a pinned .deb lives when the machine's apt lists no longer (or do not yet) name it: the archive's pool
+# and the security archive's (a pinned security update is absent from stale lists that know only the release)
+DEBIAN_POOLS = ("https://deb.debian.org/debian/pool", "https://security.debian.org/debian-security/pool/updates")
 
 
 @dataclass(frozen=True)
@@ -112,32 +115,68 @@ class PipSource(Source):
 
 @dataclass(frozen=True)
 class DebSource(Source):
-    """A Debian package fetched with `apt-get download` (never installed); `version` is tried first."""
+    """A Debian package fetched with `apt-get download` (never installed); `version` is tried first.
+
+    `pool` (e.g. ``"main/p/python3.11"``: component, initial, source package) lets a pinned version that the
+    apt lists do not name be downloaded from the Debian pools by its filename; the sha256 pin checks it.
+    """
 
     package: str = ""
     version: str = ""
+    pool: str = ""
 
     def describe(self) -> str:
         return f"Debian {self.package} {self.version}"
 
     def download(self, dest: Path) -> Path:
-        if shutil.which("apt-get") is None:
-            raise SourceUnavailable(
+        apt = shutil.which("apt-get") is not None
+        if apt:
+            try:
+                _run(["apt-get", "download", "-q", f"{self.package}={self.version}"], self.name, "apt-get", cwd=dest)
+                return _single_file(dest, self.name)
+            except SourceUnavailable as exc:
+                pinned_failed = exc
+        else:
+            pinned_failed = SourceUnavailable(
                 f"{self.name}: apt-get is not available here, so Debian package "
                 f"{self.package!r} cannot be fetched on this machine"
             )
-        try:
-            _run(["apt-get", "download", "-q", f"{self.package}={self.version}"], self.name, "apt-get", cwd=dest)
-        except SourceUnavailable as pinned_failed:
-            note(
-                f"{self.package}={self.version} is not in the apt lists; trying the current version "
-                "(accepted only if its content hash matches)"
-            )
+        if self.pool:
             try:
-                _run(["apt-get", "download", "-q", self.package], self.name, "apt-get", cwd=dest)
+                return self._download_from_pools(dest)
             except SourceUnavailable as exc:
-                raise SourceUnavailable(f"{exc} (run `apt-get update` first if the lists are old)") from pinned_failed
+                note(str(exc))
+        if not apt:
+            raise pinned_failed
+        note(
+            f"{self.package}={self.version} is not in the apt lists; trying the current version "
+            "(accepted only if its content hash matches)"
+        )
+        try:
+            _run(["apt-get", "download", "-q", self.package], self.name, "apt-get", cwd=dest)
+        except SourceUnavailable as exc:
+            raise SourceUnavailable(f"{exc} (run `apt-get update` first if the lists are old)") from pinned_failed
         return _single_file(dest, self.name)
+
+    def _download_from_pools(self, dest: Path) -> Path:
+        """The pinned filename straight from the Debian pools (DEBIAN_POOLS), first that answers."""
+        import urllib.error
+        import urllib.request
+
+        failures = []
+        for pool in DEBIAN_POOLS:
+            url = f"{pool}/{self.pool}/{self.filename}"
+            target = dest / self.filename
+            try:
+                with progress() as bar:
+                    bar.add_task(f"downloading {self.name} from {url}", total=None)
+                    with urllib.request.urlopen(url, timeout=60) as response, open(target, "wb") as out:
+                        shutil.copyfileobj(response, out)
+                return target
+            except (urllib.error.URLError, OSError) as exc:
+                target.unlink(missing_ok=True)
+                failures.append(f"{url}: {exc}")
+        raise SourceUnavailable(f"{self.name}: not in the Debian pools ({'; '.join(failures)})")
 
 
 def _run(cmd: list[str], name: str, tool: str, cwd: Path | None = None) -> None:
