@@ -104,12 +104,33 @@ def test_refuses_samples_outside_the_trained_bounds(learned):
         learned.estimate(rng.normal(size=(200, 1)), rng.normal(size=(200, 7)))
     with pytest.raises(ValueError, match=r"n = 50 rows.*100 <= n <= 5000"):
         learned.estimate(rng.normal(size=(50, 1)), rng.normal(size=(50, 1)))
-    with pytest.raises(ValueError, match="n = 5001 rows"):
-        learned.estimate(rng.normal(size=(5001, 1)), rng.normal(size=(5001, 1)))
+    with pytest.raises(ValueError, match=r"n = 5001 rows.*chunks=True averages over chunks"):
+        LearnedEstimator(threads=1, chunks=False).estimate(rng.normal(size=(5001, 1)), rng.normal(size=(5001, 1)))
+    with pytest.raises(ValueError, match=r"x has 6 columns"):  # chunks lift the bound on n only
+        learned.estimate(rng.normal(size=(6000, 6)), rng.normal(size=(6000, 1)))
+    with pytest.raises(TypeError, match="chunks must be True or False"):
+        LearnedEstimator(chunks="yes")
     with pytest.raises(ValueError, match="NaN"):
         learned.estimate(np.full((200, 1), np.nan), rng.normal(size=(200, 1)))
     with pytest.raises(ValueError, match="constant"):
         learned.estimate(np.ones((200, 1)), rng.normal(size=(200, 1)))
+
+
+def test_a_sample_above_the_trained_n_is_the_average_of_its_disjoint_chunks(learned):
+    t = task("2v2-normal-dense-0.5")
+    x, y = t.sample(12_000, seed=6)
+    result = learned.estimate(x, y)
+    parts = np.array_split(np.random.default_rng(0).permutation(12_000), 3)  # the fewest chunks of <= 5000 rows
+    alone = [learned.estimate(x[p], y[p]) for p in parts]
+    assert [c["value"] for c in result.info["chunks"]] == [e.value for e in alone]
+    assert result.value == pytest.approx(np.mean([e.value for e in alone]), abs=1e-12)
+    assert result.lower == pytest.approx(np.mean([e.lower for e in alone]), abs=1e-12)
+    assert result.upper == pytest.approx(np.mean([e.upper for e in alone]), abs=1e-12)
+    assert result.lower <= t.mutual_information <= result.upper
+    assert result.value == pytest.approx(t.mutual_information, abs=0.05)
+    assert "averaged over 3 disjoint chunks" in result.info["interval"]
+    json.dumps(result.info)
+    assert estimate(x, y).info["estimator"] == "learned"  # so the default covers large samples too
 
 
 def test_registered_and_reachable_through_estimate():
