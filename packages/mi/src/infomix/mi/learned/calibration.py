@@ -21,8 +21,8 @@ CALIBRATION_SEED_OFFSET = 2_000_003
 # edge (v3 with six bins: 82% in-family coverage at n = 1000, the lower edge of its bin, against 90% at n = 500)
 N_GRID = (100, 200, 500, 1000, 2000, 5000)
 # a family's (or cell's) own scale needs at least this many draws at a grid point: the 90% conformal quantile
-# of k draws covers a new one with an SD of about √(0.09/k), 0.07 at k = 20 (v7's n = 100 light-tailed cell took
-# 1.66 from the 20-odd Student-t draws whose fit read Gaussian), 0.03 at k = 100
+# of k draws covers a new one with an SD of about √(0.09/k), 0.07 at k = 20, 0.03 at k = 100 (at 20, v7's n = 100
+# cell of heavy-tailed fits with 0.5-1.5 nats took 1.42 from 68 normal-dense draws whose fit read heavy-tailed)
 MIN_FAMILY_DRAWS = 100
 # Mondrian cells by what the estimator observes of a sample: bin edges of the quick t-copula fit's 1/dof (the
 # head's third input) and of the raw median (each bin closed below). A sample is widened by the families' scales
