@@ -132,6 +132,8 @@ def test_cells_need_the_fitted_dof_and_sane_edges():
             fit_calibration(draws, LEVELS, cell_edges=bad)
     with pytest.raises(ValueError, match=r"may only bin \['inv_dof', 'median'\], got \['width'\]"):
         fit_calibration(draws, LEVELS, cell_edges={"width": (0.1,)})
+    with pytest.raises(TypeError, match="cell edges must be a dict"):
+        fit_calibration(draws, LEVELS, cell_edges=[0.05])  # type: ignore[arg-type]
     record = fit_calibration(draws, LEVELS, cell_edges={"inv_dof": (0.05, 0.25), "median": (0.5,)})
     assert calibration_cell(record, {"inv_dof": 0.0, "median": 0.2}) == 0
     assert calibration_cell(record, {"inv_dof": 0.05, "median": 0.5}) == 3  # bins are closed below

@@ -10,7 +10,7 @@ import pytest
 
 from infomix.mi import estimate, task
 from infomix.mi.learned.calibration import calibration_cell, scale_for
-from infomix.mi.learned.estimator import LearnedEstimator, shipped_checkpoint
+from infomix.mi.learned.estimator import LearnedEstimator, average_of_chunks, shipped_checkpoint
 from infomix.mi.learned.metadata import MetaDataConfig, generator_hash
 from infomix.mi.tasks import StudentTask, paired_correlation
 
@@ -131,6 +131,8 @@ def test_a_sample_above_the_trained_n_is_the_average_of_its_disjoint_chunks(lear
     assert "averaged over 3 disjoint chunks" in result.info["interval"]
     json.dumps(result.info)
     assert estimate(x, y).info["estimator"] == "learned"  # so the default covers large samples too
+    with pytest.raises(ValueError, match="at least one chunk"):
+        average_of_chunks([])
 
 
 def test_registered_and_reachable_through_estimate():

@@ -63,6 +63,8 @@ def conformal_scale(
 
 def check_cell_edges(edges: dict) -> None:
     """Raise ValueError unless `edges` bins known observables by finite, strictly increasing inner edges."""
+    if not isinstance(edges, dict):
+        raise TypeError(f"cell edges must be a dict of observable -> inner bin edges, got {type(edges).__name__}")
     unknown = sorted(set(edges) - set(OBSERVABLES))
     if unknown:
         raise ValueError(f"cell edges may only bin {list(OBSERVABLES)}, got {unknown}")

@@ -132,17 +132,16 @@ class LearnedEstimator:
 
     def quantiles(self, x: Any, y: Any) -> np.ndarray:
         """The network's raw quantiles (nats) of I(x; y), one per level of the checkpoint, increasing."""
-        return self._predict(x, y)[0]
+        return self._predict(*paired(x, y))[0]
 
-    def _predict(self, x: Any, y: Any) -> tuple[np.ndarray, np.ndarray, int]:
-        """The raw quantiles, the head's statistics of the sample (`model.head_inputs`), and n."""
+    def _predict(self, xm: np.ndarray, ym: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+        """The raw quantiles, the head's statistics of a paired sample (`model.head_inputs`), and n."""
         import torch
 
         from infomix.core.threads import torch_threads
         from infomix.mi.learned.features import normal_scores
         from infomix.mi.learned.model import head_inputs, predict_quantiles
 
-        xm, ym = paired(x, y)
         require_varying(xm, "x")
         require_varying(ym, "y")
         self.check_bounds(xm.shape[0], xm.shape[1], ym.shape[1])
@@ -169,7 +168,7 @@ class LearnedEstimator:
         return result
 
     def _estimate_sample(self, x: np.ndarray, y: np.ndarray) -> Estimate:
-        """The estimate of one sample within the trained bounds (no KSG check)."""
+        """The estimate of one paired sample (`samples.paired`) within the trained bounds (no KSG check)."""
         from infomix.mi.learned.calibration import calibration_cell, scale_for
 
         q, stats, n = self._predict(x, y)
@@ -203,6 +202,8 @@ class LearnedEstimator:
 
 def average_of_chunks(estimates: list[Estimate]) -> Estimate:
     """One estimate from those of disjoint chunks of a sample: the means of the values and of the interval ends."""
+    if not estimates:
+        raise ValueError("estimates must hold the estimate of at least one chunk, got none")
     info = dict(estimates[0].info)
     info["quantiles"] = {k: float(np.mean([e.info["quantiles"][k] for e in estimates])) for k in info["quantiles"]}
     for key in ("copula_mi", "interval_scale", "t_copula_mi", "t_copula_dof"):
